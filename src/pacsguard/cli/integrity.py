@@ -1,0 +1,219 @@
+"""``pacsguard init``, ``record`` and ``verify``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from pacsguard.cli.common import DataDir, console, err_console, friendly, workspace
+from pacsguard.errors import ConfigError
+from pacsguard.integrity.files import iter_files
+from pacsguard.integrity.profile import DEFAULT_PROFILE, HeaderProfile
+from pacsguard.integrity.record import Outcome, record
+from pacsguard.integrity.status import Finding, Status
+from pacsguard.integrity.verify import VerifyReport, verify
+
+
+class _Rate(ProgressColumn):
+    """files/s and MB/s since the start."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 1e-9
+        mb = task.fields.get("bytes", 0) / 1e6
+        return Text(f"{task.completed / elapsed:,.0f} files/s  {mb / elapsed:,.1f} MB/s",
+                    style="cyan")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    _Rate(), TimeElapsedColumn(), console=err_console, transient=False,
+                    disable=not err_console.is_terminal)
+
+
+def _count(paths: list[Path]) -> int:
+    return sum(1 for _ in iter_files(paths))
+
+
+def init_cmd(
+    data_dir: DataDir = None,
+    database_url: Annotated[str | None, typer.Option(
+        help="Ledger database URL: sqlite:///PATH (default: ledger.sqlite in the data "
+        "directory) or postgresql://USER@HOST/DB (a password is better given in "
+        "PACSGUARD_DATABASE_URL or ~/.pgpass).")] = None,
+    origin: Annotated[str | None, typer.Option(
+        help="The ledger's name in its checkpoints, e.g. radiology.example-hospital.nhs.uk/pacs"
+    )] = None,
+    header_profile: Annotated[Path | None, typer.Option(
+        help="File listing the attributes archives may rewrite (GGGGEEEE<TAB>keyword<TAB>"
+        "reason per line); default: docs/fingerprint.md's list.")] = None,
+) -> None:
+    """Create the data directory, the signing key and the ledger database."""
+    profile = DEFAULT_PROFILE
+    if header_profile is not None:
+        try:
+            profile = HeaderProfile.from_text(header_profile.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{header_profile}: cannot be read ({exc.strerror})") from None
+    ws = workspace(data_dir)
+    for line in ws.init(database_url, origin, profile):
+        console.print(f"  {line}")
+    console.print(f"[green]ready[/]: data directory {ws.data_dir}")
+
+
+def record_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (any depth).")],
+    data_dir: DataDir = None,
+    accept_changes: Annotated[bool, typer.Option(
+        "--accept-changes", help="Record a changed instance as a new version that supersedes "
+        "the recorded one (needs --reason).")] = False,
+    reason: Annotated[str, typer.Option(help="Why the changed version is right.")] = "",
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: every "
+                                                "core).")] = None,
+    decode_compressed: Annotated[bool, typer.Option(
+        "--decode-compressed", help="Also record a decoded-pixel digest for compressed "
+        "instances, so a later decompression by the archive is recognised as lossless.")] = False,
+    output_format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Fingerprint DICOM files and append new instances to the ledger."""
+    ws = workspace(data_dir)
+    ledger, profile, attr_key = ws.open_ledger()
+    counts: Counter[Outcome] = Counter()
+    notes = []
+    total = _count(paths)
+    start = time.perf_counter()
+    nbytes = 0
+    try:
+        with _progress() as prog:
+            task = prog.add_task("recording", total=total, bytes=0)
+            for r in record(ledger, profile, attr_key, paths, accept_changes=accept_changes,
+                            reason=reason, workers=workers, decode_compressed=decode_compressed):
+                counts[r.outcome] += 1
+                nbytes += r.size
+                prog.update(task, advance=1, bytes=nbytes)
+                if r.outcome in (Outcome.CHANGED, Outcome.UNREADABLE, Outcome.SUPERSEDED):
+                    notes.append(r)
+    finally:
+        if counts[Outcome.RECORDED] or counts[Outcome.SUPERSEDED]:
+            note = ledger.sign_checkpoint()
+            ws.save_checkpoint_copy(note)
+    elapsed = time.perf_counter() - start
+    if output_format == "json":
+        print(json.dumps({"counts": {k.value: v for k, v in counts.items()},
+                          "files": total, "seconds": round(elapsed, 3),
+                          "problems": [{"outcome": r.outcome.value, "path": r.path,
+                                        "sop_instance_uid": r.sop_instance_uid,
+                                        "detail": r.detail} for r in notes]}))
+    else:
+        for r in notes:
+            style = "yellow" if r.outcome is Outcome.SUPERSEDED else "red"
+            console.print(f"[{style}]{r.outcome.value}[/] {r.path}: {r.detail}", highlight=False)
+        summary = ", ".join(f"{v} {k.value}" for k, v in sorted(counts.items()))
+        rate = total / elapsed if elapsed else 0
+        console.print(f"{total} files in {elapsed:.1f} s ({rate:,.0f} files/s, "
+                      f"{nbytes / 1e6 / max(elapsed, 1e-9):,.1f} MB/s): {summary or 'nothing'}")
+    if counts[Outcome.CHANGED] or counts[Outcome.UNREADABLE]:
+        raise typer.Exit(1)
+
+
+_STYLE = {Status.INTACT: "green", Status.HEADER_ALTERED: "yellow", Status.DUPLICATE: "yellow",
+          Status.UNRECORDED: "magenta"}
+
+
+def print_report(report: VerifyReport, findings: list[Finding] | None) -> None:
+    ig = report.integrity
+    if ig.ok:
+        console.print(f"[green]ledger trusted[/]: {ig.size} entries re-hashed; they match the "
+                      f"signed checkpoint of {ig.checkpoint_size} entries"
+                      + (f" ({ig.uncovered} newer entries not yet signed)" if ig.uncovered
+                         else ""))
+    else:
+        console.print("[bold white on red] LEDGER TAMPERED [/] the ledger does not match its "
+                      "signed checkpoint; results below cannot be fully trusted")
+        for p in ig.problems:
+            console.print(f"  [red]•[/] {p}", highlight=False)
+    if findings:
+        table = Table(title="Findings", show_lines=False)
+        table.add_column("status")
+        table.add_column("file")
+        table.add_column("SOP Instance UID", overflow="fold")
+        table.add_column("why", overflow="fold")
+        for f in findings:
+            style = _STYLE.get(f.status, "bold red")
+            table.add_row(Text(f.status.value, style=style), f.path, f.sop_instance_uid,
+                          f.detail)
+        console.print(table)
+    summary = Table(title="Summary", show_header=True)
+    summary.add_column("status")
+    summary.add_column("instances", justify="right")
+    for status in Status:
+        n = report.counts.get(status, 0)
+        if n or status is Status.INTACT:
+            summary.add_row(Text(status.value, style=_STYLE.get(status, "bold red")), str(n))
+    console.print(summary)
+    if report.ok:
+        console.print(f"[bold green]ALL INTACT[/]: {report.files} files verified")
+    else:
+        bad = sum(n for s, n in report.counts.items() if s is not Status.INTACT)
+        console.print(f"[bold red]PROBLEMS FOUND[/]: {bad} findings in {report.files} files")
+
+
+def verify_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or files to verify.")],
+    data_dir: DataDir = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    expect_all: Annotated[bool, typer.Option(
+        "--expect-all", help="Every recorded instance must be under PATHS (archive moved); by "
+        "default only those recorded under PATHS are expected.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: every "
+                                                "core).")] = None,
+) -> None:
+    """Compare files on disk with the ledger. Exit 0 only when everything is intact."""
+    if output_format not in ("table", "json"):
+        raise ConfigError(f"--format {output_format!r}: use table or json")
+    ws = workspace(data_dir)
+    ledger, profile, attr_key = ws.open_ledger(read_only=True)
+    witnessed = ws.checkpoint_copy.read_text() if ws.checkpoint_copy.exists() else None
+    total = _count(paths)
+    with _progress() as prog:
+        task = prog.add_task("verifying", total=total, bytes=0)
+        done = {"bytes": 0}
+
+        def step(n: int, size: int) -> None:
+            done["bytes"] += size
+            prog.update(task, advance=n, bytes=done["bytes"])
+
+        report, findings = verify(ledger, profile, attr_key, paths, expect_all=expect_all,
+                                  workers=workers, witnessed=witnessed, progress=step)
+    if output_format == "json":
+        for f in findings:
+            sys.stdout.write(json.dumps(f.as_dict()) + "\n")
+        err_console.print(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
+                                      "ledger_trusted": report.integrity.ok,
+                                      "files": report.files}), highlight=False)
+    else:
+        print_report(report, list(findings))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(friendly(init_cmd))
+    app.command("record")(friendly(record_cmd))
+    app.command("verify")(friendly(verify_cmd))

@@ -1,0 +1,40 @@
+"""The one exception hierarchy of pacsguard.
+
+Every expected failure is a :class:`PacsguardError` whose message says what was wrong, with
+which file, peer or setting, and what to do. The CLI prints the message and exits non-zero;
+it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class PacsguardError(Exception):
+    """Base class: an expected failure with a message meant for the operator."""
+
+
+class ConfigError(PacsguardError):
+    """A setting, data directory or key is missing or wrong."""
+
+
+class DicomReadError(PacsguardError):
+    """A file could not be read as DICOM; the message names the file and the reason."""
+
+
+class StoreError(PacsguardError):
+    """The ledger database could not be opened, migrated or written."""
+
+
+class LedgerError(PacsguardError):
+    """The ledger's content is inconsistent or a request against it is invalid."""
+
+
+class ProofError(LedgerError):
+    """A Merkle inclusion or consistency proof failed to verify (RFC 9162 §2.1.3/§2.1.4)."""
+
+
+class CheckpointError(LedgerError):
+    """A signed checkpoint is malformed, has a bad signature, or does not match the ledger."""
+
+
+class ChangedInstanceError(LedgerError):
+    """An instance already recorded under its SOP Instance UID arrived with other content."""

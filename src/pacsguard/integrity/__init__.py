@@ -1,0 +1,1 @@
+"""pacsguard.integrity."""

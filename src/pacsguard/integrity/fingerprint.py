@@ -1,0 +1,146 @@
+"""The fingerprint of one DICOM instance (issue #2 §2; docs/fingerprint.md).
+
+A :class:`Fingerprint` is computed in one streaming pass over the file without decoding pixels
+(:mod:`pacsguard.dicom.walker`). It names the instance (SOP Class/Instance, Study, Series,
+transfer syntax), carries four digests (file, stored pixels, canonical header, clinical
+attributes), the decoded-pixel digest where it comes for free, and the equipment facts used by
+the inventory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from pacsguard.dicom.walker import WalkResult, walk
+from pacsguard.errors import DicomReadError
+from pacsguard.integrity.profile import CLINICAL_TAGS, DEFAULT_PROFILE, HeaderProfile
+
+_CLINICAL = frozenset(CLINICAL_TAGS)
+_pack_tag = struct.Struct(">I").pack
+_pack_len = struct.Struct(">I").pack
+
+
+@dataclass(frozen=True)
+class Equipment:
+    """The facts an image tells about the machine that made it (PS3.3 C.7.5.1)."""
+
+    manufacturer: str = ""
+    model: str = ""
+    software_versions: tuple[str, ...] = ()
+    serial_number: str = ""
+    station_name: str = ""
+    institution: str = ""
+    modality: str = ""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the ledger records of one instance."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    transfer_syntax: str
+    file_size: int
+    file_sha256: bytes
+    pixel_sha256: bytes | None
+    decoded_pixel_sha256: bytes | None
+    header_sha256: bytes
+    clinical_sha256: bytes
+    header_profile: str
+    equipment: Equipment
+    #: keyed 8-byte digest per clinical attribute present, (tag, digest) sorted by tag; lets the
+    #: verifier name *which* attribute changed without storing patient data (docs/fingerprint.md)
+    clinical_attrs: tuple[tuple[int, bytes], ...] = ()
+
+
+def _clean(value: bytes) -> bytes:
+    return value.rstrip(b" \x00")
+
+
+def _text(value: bytes | None) -> str:
+    if not value:
+        return ""
+    raw = _clean(value)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def clinical_digest(clinical: dict[int, bytes]) -> bytes:
+    """SHA-256 over every clinical tag in order: tag, presence, length, unpadded value."""
+    h = hashlib.sha256(b"pacsguard-clinical-v1\n")
+    for tag in sorted(_CLINICAL):
+        value = clinical.get(tag)
+        if value is None:
+            h.update(_pack_tag(tag) + b"\x00")
+        else:
+            v = _clean(value)
+            h.update(_pack_tag(tag) + b"\x01" + _pack_len(len(v)))
+            h.update(v)
+    return h.digest()
+
+
+def clinical_attr_digests(clinical: dict[int, bytes], key: bytes) -> tuple[tuple[int, bytes], ...]:
+    """Keyed BLAKE2b (8 bytes) per clinical attribute present; the key stays on this machine."""
+    return tuple(
+        (tag, hashlib.blake2b(_clean(clinical[tag]), digest_size=8, key=key,
+                              person=_pack_tag(tag)).digest())
+        for tag in sorted(clinical)
+    )
+
+
+def from_walk(r: WalkResult, name: str, profile: HeaderProfile,
+              attr_key: bytes | None) -> Fingerprint:
+    kept = r.kept
+    sop_instance = _text(kept.get(0x00080018)) or r.meta_sop_instance_uid
+    if not sop_instance:
+        raise DicomReadError(f"{name}: no SOP Instance UID (0008,0018); not a storable instance")
+    versions = tuple(v for v in _text(kept.get(0x00181020)).split("\\") if v.strip())
+    return Fingerprint(
+        sop_class_uid=_text(kept.get(0x00080016)) or r.meta_sop_class_uid,
+        sop_instance_uid=sop_instance,
+        study_instance_uid=_text(kept.get(0x0020000D)),
+        series_instance_uid=_text(kept.get(0x0020000E)),
+        transfer_syntax=r.transfer_syntax,
+        file_size=r.file_size,
+        file_sha256=r.file_sha256,
+        pixel_sha256=r.pixel_sha256,
+        decoded_pixel_sha256=r.decoded_pixel_sha256,
+        header_sha256=r.header_sha256,
+        clinical_sha256=clinical_digest(r.clinical),
+        header_profile=profile.id,
+        equipment=Equipment(
+            manufacturer=_text(kept.get(0x00080070)).strip(),
+            model=_text(kept.get(0x00081090)).strip(),
+            software_versions=tuple(v.strip() for v in versions),
+            serial_number=_text(kept.get(0x00181000)).strip(),
+            station_name=_text(kept.get(0x00081010)).strip(),
+            institution=_text(kept.get(0x00080080)).strip(),
+            modality=_text(kept.get(0x00080060)).strip(),
+        ),
+        clinical_attrs=clinical_attr_digests(r.clinical, attr_key) if attr_key else (),
+    )
+
+
+def fingerprint_file(path: Path, profile: HeaderProfile = DEFAULT_PROFILE,
+                     attr_key: bytes | None = None) -> Fingerprint:
+    """Fingerprint one file; ``DicomReadError`` names the file and what is wrong with it."""
+    name = str(path)
+    try:
+        with open(path, "rb") as f:
+            r = walk(f, name, profile.tags, _CLINICAL)
+    except PermissionError:
+        raise DicomReadError(
+            f"{name}: permission denied; give the user running pacsguard read access"
+        ) from None
+    except IsADirectoryError:
+        raise DicomReadError(f"{name}: is a directory, not a file") from None
+    except OSError as exc:
+        raise DicomReadError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    return from_walk(r, name, profile, attr_key)

@@ -1,0 +1,395 @@
+"""The append-only, signed ledger of instances (docs/ledger.md).
+
+Leaves are canonical entry bytes (:mod:`pacsguard.integrity.entry`), hashed into an RFC 9162
+§2.1 Merkle tree whose every perfect node is stored, so proofs need O(log n) indexed reads.
+Appends run in one database transaction per batch under a writer lock (SQLite
+``BEGIN IMMEDIATE``; PostgreSQL advisory lock), so several machines can share one ledger.
+Checkpoints are C2SP tlog-checkpoints in signed notes (:mod:`pacsguard.integrity.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, func, select, text, tuple_
+from sqlalchemy.exc import SQLAlchemyError
+
+from pacsguard.errors import CheckpointError, LedgerError, ProofError, StoreError
+from pacsguard.integrity import merkle
+from pacsguard.integrity.checkpoint import Checkpoint, Signer, Verifier
+from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.store.schema import checkpoints, entries, merkle_nodes
+
+_PG_LOCK_KEY = 0x70616373  # "pacs": the advisory lock that serialises appends on PostgreSQL
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """A leaf as read back from the database."""
+
+    leaf_index: int
+    raw: bytes
+    entry: LedgerEntry
+    path: str | None
+    clinical_attrs: bytes | None
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """What ``append`` writes: the entry plus local hints that stay out of the leaf."""
+
+    entry: LedgerEntry
+    path: str | None = None
+    clinical_attrs: bytes | None = None
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """RFC 9162 §2.1.3 inclusion proof for one leaf, with the checkpoint it verifies against."""
+
+    leaf_index: int
+    tree_size: int
+    leaf: bytes
+    path: tuple[bytes, ...]
+    checkpoint: str
+
+    def to_json(self) -> str:
+        import base64
+
+        return json.dumps(
+            {
+                "leaf_index": self.leaf_index,
+                "tree_size": self.tree_size,
+                "leaf_b64": base64.b64encode(self.leaf).decode(),
+                "inclusion_path": [h.hex() for h in self.path],
+                "checkpoint": self.checkpoint,
+            },
+            indent=2,
+        )
+
+
+@dataclass
+class IntegrityReport:
+    """What a full re-hash of the ledger against its latest signed checkpoint found."""
+
+    size: int = 0
+    checkpoint_size: int = 0
+    checkpoint_ok: bool = False
+    problems: list[str] = field(default_factory=list)
+    #: leaf indexes whose stored row no longer matches what was hashed into the tree
+    tampered_leaves: list[int] = field(default_factory=list)
+    uncovered: int = 0  # entries appended after the latest checkpoint
+
+    @property
+    def ok(self) -> bool:
+        return self.checkpoint_ok and not self.problems
+
+
+def pack_clinical_attrs(attrs: Sequence[tuple[int, bytes]]) -> bytes:
+    return b"".join(tag.to_bytes(4, "big") + d for tag, d in attrs)
+
+
+def unpack_clinical_attrs(data: bytes | None) -> dict[int, bytes]:
+    if not data:
+        return {}
+    return {int.from_bytes(data[i : i + 4], "big"): data[i + 4 : i + 12]
+            for i in range(0, len(data) - 11, 12)}
+
+
+class Ledger:
+    """Reads and appends the ledger in one database."""
+
+    def __init__(self, engine: Engine, origin: str, verifier: Verifier,
+                 signer: Signer | None = None) -> None:
+        self.engine = engine
+        self.origin = origin
+        self.verifier = verifier
+        self.signer = signer
+        self._pg = engine.dialect.name == "postgresql"
+
+    # -- reading ---------------------------------------------------------------------------
+    def size(self, conn: Connection | None = None) -> int:
+        def q(c: Connection) -> int:
+            n = c.execute(select(func.max(entries.c.leaf_index))).scalar()
+            return 0 if n is None else int(n) + 1
+
+        if conn is not None:
+            return q(conn)
+        with self.engine.connect() as c:
+            return q(c)
+
+    def _nodes(self, conn: Connection, wanted: Sequence[merkle.Node]) -> dict[merkle.Node, bytes]:
+        found: dict[merkle.Node, bytes] = {}
+        wanted = list(wanted)
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            rows = conn.execute(
+                select(merkle_nodes.c.level, merkle_nodes.c.idx, merkle_nodes.c.hash).where(
+                    tuple_(merkle_nodes.c.level, merkle_nodes.c.idx).in_(part)
+                )
+            )
+            for level, idx, h in rows:
+                found[(int(level), int(idx))] = bytes(h)
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise LedgerError(
+                f"ledger tree nodes {missing[:3]} are missing from the database; the ledger "
+                "was damaged or edited outside pacsguard"
+            )
+        return found
+
+    def _range_hashes(self, conn: Connection, ranges: Sequence[merkle.Range]) -> list[bytes]:
+        nodes = self._nodes(conn, merkle.proof_nodes(ranges))
+        return merkle.hashes_for_ranges(ranges, lambda lv, i: nodes[(lv, i)])
+
+    def root(self, size: int, conn: Connection | None = None) -> bytes:
+        """MTH(D[0:size]) from the stored perfect nodes (RFC 9162 §2.1.1)."""
+        if size == 0:
+            return merkle.EMPTY_ROOT
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.root(size, c)
+        return self._range_hashes(conn, [(0, size)])[0]
+
+    def current(self, uids: Sequence[str], conn: Connection | None = None,
+                ) -> dict[str, StoredEntry]:
+        """The newest entry for each SOP Instance UID that has one."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.current(uids, c)
+        out: dict[str, StoredEntry] = {}
+        uids = list(dict.fromkeys(uids))
+        for i in range(0, len(uids), 500):
+            rows = conn.execute(
+                select(entries.c.leaf_index, entries.c.sop_instance_uid, entries.c.entry,
+                       entries.c.path, entries.c.clinical_attrs)
+                .where(entries.c.sop_instance_uid.in_(uids[i : i + 500]))
+                .order_by(entries.c.leaf_index)
+            )
+            for idx, uid, raw, path, attrs in rows:
+                out[uid] = StoredEntry(int(idx), bytes(raw), LedgerEntry.decode(bytes(raw)),
+                                       path, bytes(attrs) if attrs is not None else None)
+        return out
+
+    def iter_entries(self, start: int = 0, batch: int = 5000,
+                     ) -> Iterator[tuple[StoredEntry, str, bytes, bytes | None]]:
+        """Every row in leaf order, with its index columns and stored leaf hash (streaming)."""
+        nxt = start
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(entries.c.leaf_index, entries.c.entry, entries.c.path,
+                           entries.c.clinical_attrs, entries.c.sop_instance_uid,
+                           entries.c.file_sha256, merkle_nodes.c.hash)
+                    .select_from(entries.outerjoin(
+                        merkle_nodes,
+                        (merkle_nodes.c.level == 0) & (merkle_nodes.c.idx == entries.c.leaf_index),
+                    ))
+                    .where(entries.c.leaf_index >= nxt)
+                    .order_by(entries.c.leaf_index)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            for idx, raw, path, attrs, uid, fsha, leaf in rows:
+                raw = bytes(raw)
+                try:
+                    entry = LedgerEntry.decode(raw)
+                except LedgerError as exc:
+                    raise LedgerError(f"ledger leaf {idx}: {exc}") from None
+                yield (StoredEntry(int(idx), raw, entry, path,
+                                   bytes(attrs) if attrs is not None else None),
+                       uid, bytes(fsha), bytes(leaf) if leaf is not None else None)
+            nxt = int(rows[-1][0]) + 1
+
+    # -- appending -------------------------------------------------------------------------
+    def _lock(self, conn: Connection) -> None:
+        if self._pg:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+
+    def append(self, items: Sequence[PendingEntry]) -> list[int]:
+        """Append entries in one transaction; return their leaf indexes."""
+        if not items:
+            return []
+        try:
+            with self.engine.begin() as conn:
+                self._lock(conn)
+                size = self.size(conn)
+                needed = merkle.Frontier.needed_nodes(size)
+                got = self._nodes(conn, needed) if needed else {}
+                frontier = merkle.Frontier(size, [(lv, i, got[(lv, i)]) for lv, i in needed])
+                entry_rows = []
+                node_rows = []
+                indexes = []
+                for n, item in enumerate(items):
+                    raw = item.entry.encode()
+                    idx = size + n
+                    indexes.append(idx)
+                    fp = item.entry.fingerprint
+                    entry_rows.append({
+                        "leaf_index": idx,
+                        "sop_instance_uid": fp.sop_instance_uid,
+                        "file_sha256": fp.file_sha256,
+                        "entry": raw,
+                        "path": item.path,
+                        "clinical_attrs": item.clinical_attrs,
+                    })
+                    for level, i, h in frontier.append_leaf(merkle.hash_leaf(raw)):
+                        node_rows.append({"level": level, "idx": i, "hash": h})
+                conn.execute(entries.insert(), entry_rows)
+                conn.execute(merkle_nodes.insert(), node_rows)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not append to the ledger: {getattr(exc, 'orig', exc)}"
+                             ) from None
+        return indexes
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def sign_checkpoint(self) -> str:
+        """Sign the current tree head and store it; return the signed note."""
+        if self.signer is None:
+            raise CheckpointError("this ledger was opened without its signing key")
+        with self.engine.begin() as conn:
+            self._lock(conn)
+            size = self.size(conn)
+            latest = self.latest_checkpoint(conn)
+            if latest is not None and latest[0].tree_size == size:
+                return latest[1]
+            root = self.root(size, conn)
+            note = self.signer.sign(Checkpoint(self.origin, size, root))
+            conn.execute(checkpoints.insert(), {"tree_size": size, "root_hash": root,
+                                                "note": note, "created_at": utc_now()})
+        return note
+
+    def latest_checkpoint(self, conn: Connection | None = None,
+                          ) -> tuple[Checkpoint, str] | None:
+        """The newest stored checkpoint, signature verified."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.latest_checkpoint(c)
+        row = conn.execute(
+            select(checkpoints.c.note).order_by(checkpoints.c.tree_size.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        return self.verifier.verify(row[0], expected_origin=self.origin), row[0]
+
+    # -- proofs ----------------------------------------------------------------------------
+    def prove(self, sop_instance_uid: str) -> InclusionProof:
+        """Inclusion proof of the newest entry for a UID, against the latest checkpoint."""
+        with self.engine.connect() as conn:
+            latest = self.latest_checkpoint(conn)
+            if latest is None:
+                raise CheckpointError("the ledger has no signed checkpoint yet; run "
+                                      "'pacsguard record' or 'pacsguard ledger checkpoint'")
+            cp, note = latest
+            row = conn.execute(
+                select(entries.c.leaf_index, entries.c.entry)
+                .where(entries.c.sop_instance_uid == sop_instance_uid)
+                .where(entries.c.leaf_index < cp.tree_size)
+                .order_by(entries.c.leaf_index.desc()).limit(1)
+            ).first()
+            if row is None:
+                raise LedgerError(
+                    f"SOP Instance UID {sop_instance_uid} is not in the ledger up to its latest "
+                    f"checkpoint ({cp.tree_size} entries)"
+                )
+            idx, raw = int(row[0]), bytes(row[1])
+            path = self._range_hashes(conn, merkle.inclusion_path_ranges(idx, cp.tree_size))
+        proof = InclusionProof(idx, cp.tree_size, raw, tuple(path), note)
+        merkle.verify_inclusion(merkle.hash_leaf(raw), idx, cp.tree_size, path, cp.root_hash)
+        return proof
+
+    def audit(self, witnessed_note: str) -> list[str]:
+        """Prove that the ledger extends a witnessed checkpoint (RFC 9162 §2.1.4).
+
+        Returns the lines of a success report; raises ``CheckpointError``/``ProofError`` naming
+        what is wrong when the ledger was rolled back, truncated or rewritten.
+        """
+        old = self.verifier.verify(witnessed_note, expected_origin=self.origin)
+        with self.engine.connect() as conn:
+            size = self.size(conn)
+            if size < old.tree_size:
+                raise CheckpointError(
+                    f"ledger ROLLED BACK or TRUNCATED: the witnessed checkpoint covers "
+                    f"{old.tree_size} entries, the ledger now holds {size}"
+                )
+            if old.tree_size == 0:
+                return [f"witnessed checkpoint is empty; ledger holds {size} entries"]
+            new_root = self.root(size, conn)
+            try:
+                old_root_now = self.root(old.tree_size, conn)
+            except LedgerError as exc:
+                raise CheckpointError(f"ledger REWRITTEN: {exc}") from None
+            if old_root_now != old.root_hash:
+                raise ProofError(
+                    f"ledger REWRITTEN: its first {old.tree_size} entries hash to "
+                    f"{old_root_now.hex()}, the witnessed checkpoint says "
+                    f"{old.root_hash.hex()}"
+                )
+            proof = self._range_hashes(
+                conn, merkle.consistency_proof_ranges(old.tree_size, size)
+            ) if size > old.tree_size else []
+            latest = self.latest_checkpoint(conn)
+        merkle.verify_consistency(old.tree_size, size, old.root_hash, new_root, proof)
+        lines = [
+            f"witnessed checkpoint: {old.tree_size} entries, root {old.root_hash.hex()}",
+            f"ledger now: {size} entries, root {new_root.hex()}",
+            f"consistency proof ({len(proof)} hashes) verifies: the ledger extends the "
+            "witnessed checkpoint",
+        ]
+        if latest is not None and latest[0].tree_size == size and latest[0].root_hash != new_root:
+            raise CheckpointError("the ledger's latest signed checkpoint does not match its "
+                                  "stored tree")
+        return lines
+
+    def check_integrity(self) -> IntegrityReport:
+        """Re-hash every entry and compare with the latest signed checkpoint (streaming)."""
+        report = IntegrityReport()
+        latest = self.latest_checkpoint()
+        if latest is None:
+            report.problems.append("the ledger has no signed checkpoint; nothing proves it")
+            return report
+        cp = latest[0]
+        report.checkpoint_size = cp.tree_size
+        frontier = merkle.Frontier()
+        for stored, uid_col, fsha_col, leaf_col in self.iter_entries():
+            if stored.leaf_index != frontier.size:
+                report.problems.append(
+                    f"leaf {frontier.size} is missing (next row is leaf {stored.leaf_index}); "
+                    "rows were deleted"
+                )
+                return report
+            leaf = merkle.hash_leaf(stored.raw)
+            fp = stored.entry.fingerprint
+            if leaf_col != leaf or uid_col != fp.sop_instance_uid or fsha_col != fp.file_sha256:
+                report.tampered_leaves.append(stored.leaf_index)
+            frontier.append_leaf(leaf)
+            if frontier.size == cp.tree_size:
+                report.checkpoint_ok = frontier.root() == cp.root_hash
+        report.size = frontier.size
+        if report.size < cp.tree_size:
+            report.problems.append(
+                f"ledger holds {report.size} entries but its signed checkpoint covers "
+                f"{cp.tree_size}: entries were removed"
+            )
+        elif cp.tree_size == 0:
+            report.checkpoint_ok = True
+        if not report.checkpoint_ok and report.size >= cp.tree_size:
+            report.problems.append(
+                f"the first {cp.tree_size} entries no longer hash to the signed checkpoint's "
+                f"root {cp.root_hash.hex()[:16]}…: ledger rows were edited"
+            )
+        if report.tampered_leaves:
+            report.problems.append(
+                "ledger rows changed after they were hashed into the tree: leaf "
+                + ", ".join(str(i) for i in report.tampered_leaves[:20])
+            )
+        report.uncovered = max(0, report.size - cp.tree_size)
+        return report

@@ -1,0 +1,291 @@
+"""``pacsguard verify``: what is on disk against what the ledger proves (docs/verify.md).
+
+1. Trust: re-hash every ledger entry and compare with the latest signed checkpoint (and with
+   the copy of it kept outside the database). Rows that changed after signing are named.
+2. Snapshot: the newest entry per SOP Instance UID goes into a scratch SQLite file in a
+   temporary folder, so lookups, the missing/duplicate sweeps and the sorted report run in
+   bounded memory whatever the archive size.
+3. Fast pass: every file is hashed on every core; a file whose SHA-256 is a recorded one is
+   ``intact``. Only the others are fingerprinted and compared (:mod:`.status`).
+4. Sweeps: recorded instances under the roots that were not seen are ``missing``; one UID in
+   several files with different content is ``duplicate``.
+
+The archive is opened read-only and never written; the ledger database is opened read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pacsguard.errors import DicomReadError, LedgerError, PacsguardError
+from pacsguard.integrity import merkle
+from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.integrity.files import default_workers, iter_files, parallel_map, sha256_file
+from pacsguard.integrity.fingerprint import Fingerprint, fingerprint_file
+from pacsguard.integrity.ledger import IntegrityReport, Ledger, unpack_clinical_attrs
+from pacsguard.integrity.profile import HeaderProfile
+from pacsguard.integrity.status import SEVERITY, Finding, Status, compare
+
+
+@dataclass
+class VerifyReport:
+    integrity: IntegrityReport
+    counts: dict[Status, int] = field(default_factory=dict)
+    files: int = 0
+    bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.integrity.ok and all(
+            n == 0 for s, n in self.counts.items() if s is not Status.INTACT
+        )
+
+
+_W: dict[str, object] = {}
+
+
+def _init_worker(profile: HeaderProfile, attr_key: bytes | None) -> None:
+    _W["profile"] = profile
+    _W["attr_key"] = attr_key
+
+
+def _hash_chunk(paths: list[str]) -> list[tuple[str, int, bytes | None, str]]:
+    return [sha256_file(p) for p in paths]
+
+
+def _fingerprint_chunk(paths: list[str]) -> list[tuple[str, Fingerprint | None, str]]:
+    profile = _W["profile"]
+    attr_key = _W["attr_key"]
+    assert isinstance(profile, HeaderProfile)
+    assert attr_key is None or isinstance(attr_key, bytes)
+    out: list[tuple[str, Fingerprint | None, str]] = []
+    for p in paths:
+        try:
+            out.append((p, fingerprint_file(Path(p), profile, attr_key), ""))
+        except DicomReadError as exc:
+            out.append((p, None, str(exc)))
+    return out
+
+
+class _Scratch:
+    """The scratch database of one verify run."""
+
+    def __init__(self, folder: str) -> None:
+        self.db = sqlite3.connect(os.path.join(folder, "verify.sqlite"))
+        self.db.executescript("""
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+            CREATE TABLE expected(uid TEXT PRIMARY KEY, leaf INTEGER, file_sha BLOB, path TEXT,
+                                  trusted INTEGER, entry BLOB, attrs BLOB);
+            CREATE INDEX ix_expected_sha ON expected(file_sha);
+            CREATE TABLE seen(uid TEXT, path TEXT, file_sha BLOB, status TEXT);
+            CREATE INDEX ix_seen_uid ON seen(uid);
+            CREATE TABLE slow(path TEXT);
+            CREATE TABLE findings(severity INTEGER, status TEXT, uid TEXT, path TEXT,
+                                  detail TEXT);
+        """)
+
+    def add_finding(self, f: Finding) -> None:
+        self.db.execute("INSERT INTO findings VALUES (?,?,?,?,?)",
+                        (SEVERITY[f.status], f.status.value, f.sop_instance_uid, f.path,
+                         f.detail))
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
+           roots: Sequence[Path], *, expect_all: bool = False, workers: int | None = None,
+           witnessed: str | None = None, progress: Callable[[int, int], None] | None = None,
+           ) -> tuple[VerifyReport, Iterator[Finding]]:
+    """Verify files under ``roots``. Returns the report and the findings, worst first."""
+    workers = workers or default_workers()
+    folder = tempfile.mkdtemp(prefix="pacsguard-verify-")
+    scratch = _Scratch(folder)
+    db = scratch.db
+
+    # 1 + 2: trust the ledger, and snapshot it
+    def on_entry(leaf_index: int, raw: bytes, path: str | None, attrs: bytes | None,
+                 trusted: bool) -> None:
+        uid = LedgerEntry.decode(raw).fingerprint.sop_instance_uid
+        db.execute(
+            "INSERT OR REPLACE INTO expected VALUES (?,?,?,?,?,?,?)",
+            (uid, leaf_index, LedgerEntry.decode(raw).fingerprint.file_sha256, path,
+             1 if trusted else 0, raw, attrs),
+        )
+
+    integrity = _check_ledger(ledger, on_entry, witnessed)
+    report = VerifyReport(integrity)
+    for problem in integrity.problems:
+        scratch.add_finding(Finding(Status.LEDGER_TAMPERED, "", "(ledger)", problem))
+    root_strs = [str(r.expanduser().resolve()) for r in roots]
+
+    # 3: fast pass
+    def hashed() -> Iterator[tuple[str, int, bytes | None, str]]:
+        yield from parallel_map(_hash_chunk, (str(p.resolve()) for p in iter_files(roots)),
+                                workers, chunk=16)
+
+    for path, size, sha, error in hashed():
+        report.files += 1
+        report.bytes += size
+        if progress is not None:
+            progress(1, size)
+        if sha is None:
+            uid = _uid_for_path(db, path)
+            scratch.add_finding(Finding(Status.CORRUPTED, uid, path, f"{path}: {error}"))
+            db.execute("INSERT INTO seen VALUES (?,?,?,?)", (uid or None, path, b"", "corrupted"))
+            continue
+        row = db.execute("SELECT uid, trusted FROM expected WHERE file_sha = ? LIMIT 1",
+                         (sha,)).fetchone()
+        if row is not None and row[1]:
+            db.execute("INSERT INTO seen VALUES (?,?,?,?)", (row[0], path, sha, "intact"))
+        else:
+            db.execute("INSERT INTO slow VALUES (?)", (path,))
+
+    # 3b: full fingerprint of the rest
+    slow = (r[0] for r in db.execute("SELECT path FROM slow ORDER BY rowid").fetchall())
+    for path, fp, error in parallel_map(_fingerprint_chunk, slow, workers, chunk=4,
+                                        initializer=_init_worker, initargs=(profile, attr_key)):
+        if fp is None:
+            uid = _uid_for_path(db, path)
+            detail = error if not uid else f"{error} (recorded at this path)"
+            scratch.add_finding(Finding(Status.CORRUPTED, uid, path, detail))
+            db.execute("INSERT INTO seen VALUES (?,?,?,?)", (uid or None, path, b"", "corrupted"))
+            continue
+        uid = fp.sop_instance_uid
+        row = db.execute("SELECT trusted, entry, attrs, leaf FROM expected WHERE uid = ?",
+                         (uid,)).fetchone()
+        if row is None:
+            status, detail = Status.UNRECORDED, "not in the ledger: never recorded (injected?)"
+        elif not row[0]:
+            status, detail = (Status.LEDGER_TAMPERED,
+                              f"its ledger entry (leaf {row[3]}) was edited after it was signed; "
+                              "the recorded fingerprint cannot be trusted")
+        else:
+            recorded = LedgerEntry.decode(bytes(row[1])).fingerprint
+            status, detail = compare(recorded, unpack_clinical_attrs(row[2]), fp, Path(path))
+        db.execute("INSERT INTO seen VALUES (?,?,?,?)", (uid, path, fp.file_sha256, status.value))
+        if status is not Status.INTACT or detail:
+            scratch.add_finding(Finding(status, uid, path, detail))
+
+    # 4: duplicates and missing
+    dup_uids = [r[0] for r in db.execute(
+        "SELECT uid FROM seen WHERE uid IS NOT NULL AND file_sha != x'' GROUP BY uid "
+        "HAVING COUNT(DISTINCT file_sha) > 1")]
+    for uid in dup_uids:
+        rows = db.execute("SELECT path, status FROM seen WHERE uid = ? ORDER BY path",
+                          (uid,)).fetchall()
+        any_intact = any(s == "intact" for _, s in rows)
+        for path, st in rows:
+            if any_intact and st == "intact":
+                continue
+            others = ", ".join(p for p, _ in rows if p != path)
+            db.execute("DELETE FROM findings WHERE uid = ? AND path = ?", (uid, path))
+            scratch.add_finding(Finding(Status.DUPLICATE, uid, path,
+                                        f"same SOP Instance UID, different content, also at "
+                                        f"{others}"))
+            db.execute("UPDATE seen SET status = 'duplicate' WHERE uid = ? AND path = ?",
+                       (uid, path))
+    for uid, path, leaf in db.execute(
+        "SELECT uid, path, leaf FROM expected WHERE uid NOT IN "
+        "(SELECT uid FROM seen WHERE uid IS NOT NULL) ORDER BY leaf"
+    ).fetchall():
+        if expect_all or (path and _under(path, root_strs)):
+            scratch.add_finding(Finding(Status.MISSING, uid, path or "",
+                                        f"recorded (leaf {leaf}) but not found under the "
+                                        "given folders"))
+    for status, n in db.execute("SELECT status, COUNT(*) FROM seen GROUP BY status"):
+        report.counts[Status(status)] = report.counts.get(Status(status), 0) + n
+    for status, n in db.execute("SELECT status, COUNT(*) FROM findings WHERE status IN "
+                                "('missing', 'ledger_tampered') GROUP BY status"):
+        report.counts[Status(status)] = report.counts.get(Status(status), 0) + n
+    db.commit()
+
+    def findings() -> Iterator[Finding]:
+        try:
+            for status, uid, path, detail in db.execute(
+                "SELECT status, uid, path, detail FROM findings ORDER BY severity, path"
+            ):
+                yield Finding(Status(status), uid or "", path or "", detail or "")
+        finally:
+            db.close()
+            for name in os.listdir(folder):
+                os.unlink(os.path.join(folder, name))
+            os.rmdir(folder)
+
+    return report, findings()
+
+
+def _uid_for_path(db: sqlite3.Connection, path: str) -> str:
+    row = db.execute("SELECT uid FROM expected WHERE path = ? LIMIT 1", (path,)).fetchone()
+    return str(row[0]) if row else ""
+
+
+def _check_ledger(ledger: Ledger,
+                  on_entry: Callable[[int, bytes, str | None, bytes | None, bool], None],
+                  witnessed: str | None) -> IntegrityReport:
+    """Full re-hash against the latest checkpoint, feeding the snapshot as it streams."""
+    report = IntegrityReport()
+    try:
+        latest = ledger.latest_checkpoint()
+    except PacsguardError as exc:
+        report.problems.append(f"the ledger's latest checkpoint is not valid: {exc}")
+        latest = None
+    if latest is None and not report.problems:
+        report.problems.append("the ledger has no signed checkpoint; nothing proves it")
+    cp_size = latest[0].tree_size if latest else 0
+    report.checkpoint_size = cp_size
+    frontier = merkle.Frontier()
+    try:
+        for stored, uid_col, fsha_col, leaf_col in ledger.iter_entries():
+            if stored.leaf_index != frontier.size:
+                report.problems.append(
+                    f"leaf {frontier.size} is missing (next row is leaf {stored.leaf_index}): "
+                    "ledger rows were deleted"
+                )
+                break
+            leaf = merkle.hash_leaf(stored.raw)
+            fp = stored.entry.fingerprint
+            tampered = (leaf_col != leaf or uid_col != fp.sop_instance_uid
+                        or fsha_col != fp.file_sha256)
+            if tampered:
+                report.tampered_leaves.append(stored.leaf_index)
+            on_entry(stored.leaf_index, stored.raw, stored.path, stored.clinical_attrs,
+                     not tampered)
+            frontier.append_leaf(leaf)
+            if latest is not None and frontier.size == cp_size:
+                report.checkpoint_ok = frontier.root() == latest[0].root_hash
+    except LedgerError as exc:
+        report.problems.append(str(exc))
+    report.size = frontier.size
+    if latest is not None:
+        if cp_size == 0:
+            report.checkpoint_ok = True
+        if report.size < cp_size:
+            report.problems.append(
+                f"ledger holds {report.size} entries but its signed checkpoint covers "
+                f"{cp_size}: entries were removed"
+            )
+        elif not report.checkpoint_ok:
+            report.problems.append(
+                f"the first {cp_size} entries no longer hash to the signed checkpoint's root "
+                f"{latest[0].root_hash.hex()[:16]}…: ledger rows were edited"
+            )
+    if report.tampered_leaves:
+        report.problems.append(
+            "ledger rows changed after they were hashed into the tree: leaf "
+            + ", ".join(str(i) for i in report.tampered_leaves[:20])
+        )
+    report.uncovered = max(0, report.size - cp_size)
+    if witnessed is not None:
+        try:
+            ledger.audit(witnessed)
+        except PacsguardError as exc:
+            report.problems.append(f"against the checkpoint copy kept outside the database: "
+                                   f"{exc}")
+    return report

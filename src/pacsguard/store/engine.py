@@ -1,0 +1,111 @@
+"""Opening the ledger database: SQLite (default, embedded) or PostgreSQL (psycopg 3).
+
+SQLite runs in WAL mode with ``synchronous=FULL`` so a committed batch survives a power cut;
+``read_only=True`` opens it with ``mode=ro`` so the verifier cannot change it. PostgreSQL URLs
+(``postgresql://...``) are mapped to the psycopg 3 driver.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from pacsguard.errors import StoreError
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, for messages and logs."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def open_engine(url: str, read_only: bool = False) -> Engine:
+    url = normalise_url(url)
+    try:
+        if url.startswith("sqlite:///"):
+            path = url[len("sqlite:///") :]
+            if read_only:
+                if not Path(path).exists():
+                    raise StoreError(f"ledger database {path} does not exist; run "
+                                     "'pacsguard init' first")
+                engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+            else:
+                engine = create_engine(url)
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                if not read_only:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                    cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+            return engine
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if read_only and url.startswith("postgresql"):
+            kwargs["execution_options"] = {"postgresql_readonly": True}
+        return create_engine(url, **kwargs)
+    except ArgumentError as exc:
+        raise StoreError(f"database URL {redact(url)} is not valid: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise StoreError(f"database driver missing for {redact(url)}: {exc}") from None
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
+    cfg = _alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        raise StoreError(
+            f"cannot migrate the ledger database {redact(str(engine.url))}: {exc.orig}"
+        ) from None
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database that is not at the newest schema revision."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot open the ledger database {redact(str(engine.url))}: "
+            f"{getattr(exc, 'orig', exc)}"
+        ) from None
+    if current is None:
+        raise StoreError(f"ledger database {redact(str(engine.url))} is not initialised; "
+                         "run 'pacsguard init'")
+    if current != head:
+        raise StoreError(
+            f"ledger database {redact(str(engine.url))} is at schema {current}, this pacsguard "
+            f"needs {head}; run 'pacsguard init' to migrate it"
+        )
