@@ -1,0 +1,99 @@
+"""Shared fixtures: real sample files, a fresh data directory, and a real PostgreSQL server.
+
+The PostgreSQL server is started here on 127.0.0.1 (a free port, a scram-sha-256 password made
+up for this run, its own data folder) and stopped when the session ends. scripts/test.sh
+installs the Debian package; without it the PostgreSQL tests fail rather than skip, unless
+PACSGUARD_TEST_NO_POSTGRES=1 is set explicitly.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "pacsguard" / "demo" / "samples"
+
+
+@pytest.fixture
+def samples() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture
+def sample_files() -> list[Path]:
+    return sorted(SAMPLES.rglob("*.dcm"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """Start a throw-away PostgreSQL on loopback; yield an admin URL (no database part)."""
+    if os.environ.get("PACSGUARD_TEST_NO_POSTGRES") == "1":
+        pytest.skip("PACSGUARD_TEST_NO_POSTGRES=1: PostgreSQL tests switched off by request")
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.fail("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin); run "
+                    "scripts/test.sh, which installs the 'postgresql' package")
+    root = Path(tempfile.mkdtemp(prefix="pacsguard-pg-"))
+    pgdata, sock = root / "data", root / "sock"
+    sock.mkdir()
+    password = secrets.token_urlsafe(18)
+    pwfile = root / "pw"
+    pwfile.write_text(password + "\n")
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        user = pwd.getpwnam("postgres")
+        for p in (root, sock, pwfile):
+            os.chown(p, user.pw_uid, user.pw_gid)
+        os.chmod(root, 0o700)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(pgdata), "-U", "pacsguard",
+                    "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
+                    "--locale=C.UTF-8"], check=True, capture_output=True)
+    log = root / "log"
+    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(pgdata), "-l", str(log), "-w",
+                    "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {sock} -c fsync=off",
+                    "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://pacsguard:{password}@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w",
+                        "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import psycopg
+
+    name = "t_" + secrets.token_hex(6)
+    with psycopg.connect(postgres_server + "/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{postgres_server}/{name}"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "home"
