@@ -30,7 +30,7 @@ def demo_cmd(
     report, found = verify(ledger, profile, attr_key, [archive],
                            witnessed=ws.checkpoint_copy.read_text())
     findings = list(found)
-    print_report(report, findings)
+    print_report(report, findings, [archive])
     console.rule("[bold]did pacsguard catch the attacker?[/]")
     table = Table()
     table.add_column("what the attacker did")

@@ -136,7 +136,16 @@ _STYLE = {Status.INTACT: "green", Status.HEADER_ALTERED: "yellow", Status.DUPLIC
           Status.UNRECORDED: "magenta"}
 
 
-def print_report(report: VerifyReport, findings: list[Finding] | None) -> None:
+def _short(path: str, roots: list[Path]) -> str:
+    for r in roots:
+        base = str(r.resolve())
+        if path.startswith(base + "/"):
+            return path[len(base) + 1 :]
+    return path
+
+
+def print_report(report: VerifyReport, findings: list[Finding] | None,
+                 roots: list[Path] | None = None) -> None:
     ig = report.integrity
     if ig.ok:
         console.print(f"[green]ledger trusted[/]: {ig.size} entries re-hashed; they match the "
@@ -156,8 +165,9 @@ def print_report(report: VerifyReport, findings: list[Finding] | None) -> None:
         table.add_column("why", overflow="fold")
         for f in findings:
             style = _STYLE.get(f.status, "bold red")
-            table.add_row(Text(f.status.value, style=style), f.path, f.sop_instance_uid,
-                          f.detail)
+            detail = f.detail.removeprefix(f.path + ": ")
+            table.add_row(Text(f.status.value, style=style), _short(f.path, roots or []),
+                          f.sop_instance_uid, detail)
         console.print(table)
     summary = Table(title="Summary", show_header=True)
     summary.add_column("status")
@@ -208,7 +218,7 @@ def verify_cmd(
                                       "ledger_trusted": report.integrity.ok,
                                       "files": report.files}), highlight=False)
     else:
-        print_report(report, list(findings))
+        print_report(report, list(findings), paths)
     if not report.ok:
         raise typer.Exit(1)
 

@@ -76,9 +76,10 @@ class _Scratch:
     """The scratch database of one verify run."""
 
     def __init__(self, folder: str) -> None:
-        self.db = sqlite3.connect(os.path.join(folder, "verify.sqlite"))
+        self.path = os.path.join(folder, "verify.sqlite")
+        self.db = sqlite3.connect(self.path)
         self.db.executescript("""
-            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
+            PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;
             CREATE TABLE expected(uid TEXT PRIMARY KEY, leaf INTEGER, file_sha BLOB, path TEXT,
                                   trusted INTEGER, entry BLOB, attrs BLOB);
             CREATE INDEX ix_expected_sha ON expected(file_sha);
@@ -88,6 +89,9 @@ class _Scratch:
             CREATE TABLE findings(severity INTEGER, status TEXT, uid TEXT, path TEXT,
                                   detail TEXT);
         """)
+
+    def reader(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path)
 
     def add_finding(self, f: Finding) -> None:
         self.db.execute("INSERT INTO findings VALUES (?,?,?,?,?)",
@@ -112,11 +116,11 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     # 1 + 2: trust the ledger, and snapshot it
     def on_entry(leaf_index: int, raw: bytes, path: str | None, attrs: bytes | None,
                  trusted: bool) -> None:
-        uid = LedgerEntry.decode(raw).fingerprint.sop_instance_uid
+        fp = LedgerEntry.decode(raw).fingerprint
         db.execute(
             "INSERT OR REPLACE INTO expected VALUES (?,?,?,?,?,?,?)",
-            (uid, leaf_index, LedgerEntry.decode(raw).fingerprint.file_sha256, path,
-             1 if trusted else 0, raw, attrs),
+            (fp.sop_instance_uid, leaf_index, fp.file_sha256, path, 1 if trusted else 0, raw,
+             attrs),
         )
 
     integrity = _check_ledger(ledger, on_entry, witnessed)
@@ -148,7 +152,9 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
             db.execute("INSERT INTO slow VALUES (?)", (path,))
 
     # 3b: full fingerprint of the rest
-    slow = (r[0] for r in db.execute("SELECT path FROM slow ORDER BY rowid").fetchall())
+    db.commit()
+    reader = scratch.reader()  # a second connection streams rows while ``db`` writes
+    slow = (r[0] for r in reader.execute("SELECT path FROM slow ORDER BY rowid"))
     for path, fp, error in parallel_map(_fingerprint_chunk, slow, workers, chunk=4,
                                         initializer=_init_worker, initargs=(profile, attr_key)):
         if fp is None:
@@ -191,10 +197,11 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
                                         f"{others}"))
             db.execute("UPDATE seen SET status = 'duplicate' WHERE uid = ? AND path = ?",
                        (uid, path))
-    for uid, path, leaf in db.execute(
+    db.commit()
+    for uid, path, leaf in reader.execute(
         "SELECT uid, path, leaf FROM expected WHERE uid NOT IN "
         "(SELECT uid FROM seen WHERE uid IS NOT NULL) ORDER BY leaf"
-    ).fetchall():
+    ):
         if expect_all or (path and _under(path, root_strs)):
             scratch.add_finding(Finding(Status.MISSING, uid, path or "",
                                         f"recorded (leaf {leaf}) but not found under the "
@@ -205,6 +212,7 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
                                 "('missing', 'ledger_tampered') GROUP BY status"):
         report.counts[Status(status)] = report.counts.get(Status(status), 0) + n
     db.commit()
+    reader.close()
 
     def findings() -> Iterator[Finding]:
         try:
