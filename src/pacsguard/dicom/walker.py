@@ -175,6 +175,13 @@ class _Walker:
                 inner_little = little if vr != b"UN" else True
                 self.sequence(tag, length, inner_explicit, inner_little, depth, excluded)
                 continue
+            if length == UNDEFINED and tag in PIXEL_TAGS:
+                # encapsulated pixel data below the top level, e.g. in an Icon Image Sequence
+                # (PS3.3 C.7.6.1.1.6): part of the header, fragments hashed in order
+                if not excluded:
+                    header.update(_pack_tag(b"F", tag))
+                self.fragments(header if not excluded else None, skip_first=False)
+                continue
             if length == UNDEFINED:
                 raise self.fail(
                     f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) has undefined length "
@@ -254,19 +261,7 @@ class _Walker:
         self.pixel_tag = tag
         if length == UNDEFINED:
             self.result.encapsulated = True
-            first = True
-            while True:
-                item_tag, _, item_len = self.element_header(False, True)
-                if item_tag == SEQ_DELIM:
-                    break
-                if item_tag != ITEM or item_len == UNDEFINED:
-                    raise self.fail("encapsulated pixel data holds something other than items")
-                if first:
-                    s.stream(item_len)  # basic offset table
-                    first = False
-                else:
-                    s.stream(item_len, pixel)
-                    self.result.fragments += 1
+            self.result.fragments += self.fragments(pixel, skip_first=True)
             return
         geometry = self.native_geometry(tag)
         if geometry is None:
@@ -295,6 +290,24 @@ class _Walker:
             self.result.decoded_pixel_sha256 = decoded.digest()
         else:
             s.stream(length, pixel)
+
+    def fragments(self, into: hashlib._Hash | None, skip_first: bool) -> int:
+        """PS3.5 §A.4 items up to the sequence delimiter; the first (offset table) skipped."""
+        s = self.s
+        count = 0
+        first = skip_first
+        while True:
+            item_tag, _, item_len = self.element_header(False, True)
+            if item_tag == SEQ_DELIM:
+                return count
+            if item_tag != ITEM or item_len == UNDEFINED:
+                raise self.fail("encapsulated pixel data holds something other than items")
+            if first or into is None:
+                s.stream(item_len)
+                first = False
+            else:
+                s.stream(item_len, into)
+                count += 1
 
     def native_geometry(self, tag: int) -> tuple[int, bool] | None:
         """(expected decoded byte count, needs transformation) for native pixel data."""
@@ -376,7 +389,7 @@ def walk(f: BinaryIO, name: str, rewritable: frozenset[int],
             raise w.fail(f"deflated data set cannot be inflated ({exc})") from None
         raise
     r.file_sha256 = file_hash.digest()
-    r.file_size = s.consumed if ts != DEFLATED_LE else f.tell()
+    r.file_size = f.tell()
     r.header_sha256 = w.header.digest()
     if w.pixel is not None:
         r.pixel_sha256 = w.pixel.digest()
