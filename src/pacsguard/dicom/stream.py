@@ -15,7 +15,7 @@ from __future__ import annotations
 import zlib
 from typing import Any, BinaryIO, Protocol
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 
 
 class _Hasher(Protocol):
@@ -32,19 +32,33 @@ class TruncatedError(Exception):
 
 
 class HashingStream:
-    """Buffered reader that feeds every raw byte to ``file_hash``."""
+    """Buffered reader that feeds every raw byte to ``file_hash``.
 
-    __slots__ = ("_buf", "_eof", "_f", "_hash", "_inflater", "_pos", "consumed")
+    ``buf``/``pos``/``base`` are public so the walker's hot loop can parse straight out of the
+    buffer (``base + pos`` is the logical offset) and call :meth:`fill` only near its end.
+    """
 
-    def __init__(self, f: BinaryIO, file_hash: _Hasher) -> None:
+    __slots__ = ("_eof", "_f", "_hash", "_inflater", "base", "buf", "pos")
+
+    def __init__(self, f: BinaryIO, file_hash: _Hasher, first_read: int = CHUNK) -> None:
         self._f = f
         self._hash = file_hash
-        self._buf = b""
-        self._pos = 0
         self._inflater: Any = None
         self._eof = False
-        #: logical bytes consumed so far (after inflation, if deflated)
-        self.consumed = 0
+        self.buf = b""
+        self.pos = 0
+        self.base = 0
+        raw = f.read(first_read)  # small files: the whole file in one read
+        if raw:
+            file_hash.update(raw)
+            self.buf = raw
+        else:
+            self._eof = True
+
+    @property
+    def offset(self) -> int:
+        """Logical bytes consumed so far (after inflation, if deflated)."""
+        return self.base + self.pos
 
     # -- raw input -------------------------------------------------------------------------
     def _next_chunk(self) -> bytes:
@@ -63,59 +77,72 @@ class HashingStream:
                 return bytes(out)
         return b""
 
-    def _fill(self, n: int) -> bool:
-        avail = len(self._buf) - self._pos
-        while avail < n:
+    def fill(self, n: int) -> bool:
+        """Make ``n`` bytes available at ``pos``; False if the file ends first."""
+        while len(self.buf) - self.pos < n:
             chunk = self._next_chunk()
             if not chunk:
                 return False
-            self._buf = self._buf[self._pos :] + chunk
-            self._pos = 0
-            avail = len(self._buf)
+            self.base += self.pos
+            self.buf = self.buf[self.pos :] + chunk
+            self.pos = 0
         return True
 
     def start_inflating(self) -> None:
         """Inflate everything after the current position (PS3.5 §A.5, raw DEFLATE)."""
-        rest = self._buf[self._pos :]
+        rest = self.buf[self.pos :]
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        self._buf = bytes(self._inflater.decompress(rest))
-        self._pos = 0
+        self.base += self.pos
+        self.buf = bytes(self._inflater.decompress(rest))
+        self.pos = 0
 
     # -- reads for the walker ----------------------------------------------------------------
     def peek(self, n: int) -> bytes:
         """Up to ``n`` next bytes without consuming them (fewer at end of file)."""
-        self._fill(n)
-        return self._buf[self._pos : self._pos + n]
+        self.fill(n)
+        return self.buf[self.pos : self.pos + n]
 
     def read(self, n: int) -> bytes:
-        if not self._fill(n):
-            raise TruncatedError(self.consumed + len(self._buf) - self._pos, n)
-        p = self._pos
-        self._pos = p + n
-        self.consumed += n
-        return self._buf[p : p + n]
+        p = self.pos
+        if p + n > len(self.buf):
+            if not self.fill(n):
+                raise TruncatedError(self.base + len(self.buf), n - (len(self.buf) - self.pos))
+            p = self.pos
+        self.pos = p + n
+        return self.buf[p : p + n]
+
+    def read_view(self, n: int) -> memoryview:
+        """Like :meth:`read`, without copying when the bytes are already buffered."""
+        p = self.pos
+        if p + n > len(self.buf):
+            if not self.fill(n):
+                raise TruncatedError(self.base + len(self.buf), n - (len(self.buf) - self.pos))
+            p = self.pos
+        self.pos = p + n
+        return memoryview(self.buf)[p : p + n]
 
     def at_end(self) -> bool:
-        return not self._fill(1)
+        return self.pos >= len(self.buf) and not self.fill(1)
 
     def stream(self, n: int, *hashers: _Hasher) -> None:
         """Consume ``n`` bytes, feeding them to each hasher, without holding them all."""
         while n > 0:
-            if len(self._buf) - self._pos == 0 and not self._fill(1):
-                raise TruncatedError(self.consumed, n)
-            take = min(n, len(self._buf) - self._pos)
-            view = memoryview(self._buf)[self._pos : self._pos + take]
-            for h in hashers:
-                h.update(view)
-            self._pos += take
-            self.consumed += take
+            if len(self.buf) - self.pos == 0 and not self.fill(1):
+                raise TruncatedError(self.offset, n)
+            take = min(n, len(self.buf) - self.pos)
+            if hashers:
+                view = memoryview(self.buf)[self.pos : self.pos + take]
+                for h in hashers:
+                    h.update(view)
+            self.pos += take
             n -= take
 
     def drain(self) -> int:
         """Read the rest of the file (so the file digest is complete); return its length."""
-        extra = len(self._buf) - self._pos
-        self._buf = b""
-        self._pos = 0
+        extra = len(self.buf) - self.pos
+        self.base += len(self.buf)
+        self.buf = b""
+        self.pos = 0
         while True:
             chunk = self._next_chunk()
             if not chunk:
