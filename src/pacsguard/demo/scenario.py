@@ -184,7 +184,7 @@ def _rewrite_ledger_row(ws: Workspace, path: Path) -> None:
         old = LedgerEntry.decode(bytes(raw))
         new = replace(old, fingerprint=fake)
         conn.execute(update(entries).where(entries.c.leaf_index == idx)
-                     .values(entry=new.encode(), file_sha256=fake.file_sha256))
+                     .values(entry=new.encode()))
     engine.dispose()
     ledger.engine.dispose()
 

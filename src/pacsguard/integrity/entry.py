@@ -46,38 +46,21 @@ class LedgerEntry:
     def encode(self) -> bytes:
         fp = self.fingerprint
         eq = fp.equipment
-        values: dict[str, bytes | str] = {
-            "kind": self.kind,
-            "sop_class_uid": fp.sop_class_uid,
-            "sop_instance_uid": fp.sop_instance_uid,
-            "study_instance_uid": fp.study_instance_uid,
-            "series_instance_uid": fp.series_instance_uid,
-            "transfer_syntax": fp.transfer_syntax,
-            "file_size": str(fp.file_size),
-            "file_sha256": fp.file_sha256,
-            "pixel_sha256": fp.pixel_sha256 or b"",
-            "decoded_pixel_sha256": fp.decoded_pixel_sha256 or b"",
-            "header_sha256": fp.header_sha256,
-            "clinical_sha256": fp.clinical_sha256,
-            "header_profile": fp.header_profile,
-            "manufacturer": eq.manufacturer,
-            "model": eq.model,
-            "software_versions": "\\".join(eq.software_versions),
-            "serial_number": eq.serial_number,
-            "station_name": eq.station_name,
-            "institution": eq.institution,
-            "modality": eq.modality,
-            "recorded_at": self.recorded_at,
-            "supersedes": "" if self.supersedes is None else str(self.supersedes),
-            "reason": self.reason,
-        }
-        parts = [MAGIC]
-        for name in FIELDS:
-            v = values[name]
-            b = v.encode("utf-8") if isinstance(v, str) else v
-            parts.append(_u32.pack(len(b)))
-            parts.append(b)
-        return b"".join(parts)
+        # order must match FIELDS; written out flat because append speed depends on it
+        values = (
+            self.kind.encode(), fp.sop_class_uid.encode(), fp.sop_instance_uid.encode(),
+            fp.study_instance_uid.encode(), fp.series_instance_uid.encode(),
+            fp.transfer_syntax.encode(), str(fp.file_size).encode(), fp.file_sha256,
+            fp.pixel_sha256 or b"", fp.decoded_pixel_sha256 or b"", fp.header_sha256,
+            fp.clinical_sha256, fp.header_profile.encode(), eq.manufacturer.encode(),
+            eq.model.encode(), "\\".join(eq.software_versions).encode(),
+            eq.serial_number.encode(), eq.station_name.encode(), eq.institution.encode(),
+            eq.modality.encode(), self.recorded_at.encode(),
+            b"" if self.supersedes is None else str(self.supersedes).encode(),
+            self.reason.encode(),
+        )
+        pack = _u32.pack
+        return MAGIC + b"".join([pack(len(v)) + v for v in values])
 
     @classmethod
     def decode(cls, data: bytes) -> LedgerEntry:

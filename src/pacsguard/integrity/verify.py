@@ -22,12 +22,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pacsguard.errors import DicomReadError, LedgerError, PacsguardError
-from pacsguard.integrity import merkle
+from pacsguard.errors import DicomReadError, PacsguardError
 from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.files import default_workers, iter_files, parallel_map, sha256_file
 from pacsguard.integrity.fingerprint import Fingerprint, fingerprint_file
-from pacsguard.integrity.ledger import IntegrityReport, Ledger, unpack_clinical_attrs
+from pacsguard.integrity.ledger import (
+    IntegrityReport,
+    Ledger,
+    StoredEntry,
+    unpack_clinical_attrs,
+)
 from pacsguard.integrity.profile import HeaderProfile
 from pacsguard.integrity.status import SEVERITY, Finding, Status, compare
 
@@ -114,13 +118,12 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     db = scratch.db
 
     # 1 + 2: trust the ledger, and snapshot it
-    def on_entry(leaf_index: int, raw: bytes, path: str | None, attrs: bytes | None,
-                 trusted: bool) -> None:
-        fp = LedgerEntry.decode(raw).fingerprint
+    def on_entry(stored: StoredEntry, trusted: bool) -> None:
+        fp = stored.entry.fingerprint
         db.execute(
             "INSERT OR REPLACE INTO expected VALUES (?,?,?,?,?,?,?)",
-            (fp.sop_instance_uid, leaf_index, fp.file_sha256, path, 1 if trusted else 0, raw,
-             attrs),
+            (fp.sop_instance_uid, stored.leaf_index, fp.file_sha256, stored.path,
+             1 if trusted else 0, stored.raw, stored.clinical_attrs),
         )
 
     integrity = _check_ledger(ledger, on_entry, witnessed)
@@ -234,62 +237,10 @@ def _uid_for_path(db: sqlite3.Connection, path: str) -> str:
     return str(row[0]) if row else ""
 
 
-def _check_ledger(ledger: Ledger,
-                  on_entry: Callable[[int, bytes, str | None, bytes | None, bool], None],
+def _check_ledger(ledger: Ledger, on_entry: Callable[[StoredEntry, bool], None],
                   witnessed: str | None) -> IntegrityReport:
-    """Full re-hash against the latest checkpoint, feeding the snapshot as it streams."""
-    report = IntegrityReport()
-    try:
-        latest = ledger.latest_checkpoint()
-    except PacsguardError as exc:
-        report.problems.append(f"the ledger's latest checkpoint is not valid: {exc}")
-        latest = None
-    if latest is None and not report.problems:
-        report.problems.append("the ledger has no signed checkpoint; nothing proves it")
-    cp_size = latest[0].tree_size if latest else 0
-    report.checkpoint_size = cp_size
-    frontier = merkle.Frontier()
-    try:
-        for stored, uid_col, fsha_col, leaf_col in ledger.iter_entries():
-            if stored.leaf_index != frontier.size:
-                report.problems.append(
-                    f"leaf {frontier.size} is missing (next row is leaf {stored.leaf_index}): "
-                    "ledger rows were deleted"
-                )
-                break
-            leaf = merkle.hash_leaf(stored.raw)
-            fp = stored.entry.fingerprint
-            tampered = (leaf_col != leaf or uid_col != fp.sop_instance_uid
-                        or fsha_col != fp.file_sha256)
-            if tampered:
-                report.tampered_leaves.append(stored.leaf_index)
-            on_entry(stored.leaf_index, stored.raw, stored.path, stored.clinical_attrs,
-                     not tampered)
-            frontier.append_leaf(leaf)
-            if latest is not None and frontier.size == cp_size:
-                report.checkpoint_ok = frontier.root() == latest[0].root_hash
-    except LedgerError as exc:
-        report.problems.append(str(exc))
-    report.size = frontier.size
-    if latest is not None:
-        if cp_size == 0:
-            report.checkpoint_ok = True
-        if report.size < cp_size:
-            report.problems.append(
-                f"ledger holds {report.size} entries but its signed checkpoint covers "
-                f"{cp_size}: entries were removed"
-            )
-        elif not report.checkpoint_ok:
-            report.problems.append(
-                f"the first {cp_size} entries no longer hash to the signed checkpoint's root "
-                f"{latest[0].root_hash.hex()[:16]}…: ledger rows were edited"
-            )
-    if report.tampered_leaves:
-        report.problems.append(
-            "ledger rows changed after they were hashed into the tree: leaf "
-            + ", ".join(str(i) for i in report.tampered_leaves[:20])
-        )
-    report.uncovered = max(0, report.size - cp_size)
+    """Full re-hash against the latest checkpoint, then against the copy kept outside."""
+    report = ledger.check_integrity(on_entry)
     if witnessed is not None:
         try:
             ledger.audit(witnessed)

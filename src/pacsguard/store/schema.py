@@ -1,8 +1,8 @@
 """The ledger's tables (SQLAlchemy Core). Migrations live in ``store/migrations``.
 
 - ``ledger_meta``: settings fixed at ``init`` (origin, header profile, schema notes).
-- ``entries``: one row per leaf. ``entry`` holds the canonical bytes that are hashed into the
-  tree; the other columns are indexes derived from them, re-checked by the verifier.
+- ``entries``: one row per leaf. ``entry`` holds the canonical bytes hashed into the tree.
+  ``sop_instance_uid`` is an index derived from the entry (re-checked by the verifier);
   ``path`` and ``clinical_attrs`` are local hints (not part of the leaf).
 - ``merkle_nodes``: every perfect subtree hash, (level, idx) covering leaves
   [idx * 2**level, (idx + 1) * 2**level); level 0 holds the leaf hashes (RFC 9162 §2.1.1).
@@ -37,12 +37,10 @@ entries = Table(
     metadata,
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
     Column("sop_instance_uid", String(64), nullable=False),
-    Column("file_sha256", LargeBinary(32), nullable=False),
     Column("entry", LargeBinary, nullable=False),
     Column("path", Text, nullable=True),
     Column("clinical_attrs", LargeBinary, nullable=True),
     Index("ix_entries_uid", "sop_instance_uid"),
-    Index("ix_entries_file_sha256", "file_sha256"),
 )
 
 merkle_nodes = Table(
