@@ -26,7 +26,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
+import gc
 import json
 import os
 import platform
@@ -49,11 +49,18 @@ ROOT = "1.2.826.0.1.3680043.8.498."
 ATTR_TAGS = sorted(CLINICAL_TAGS)[:10]
 
 
-def uid_for(seed: int, i: int, kind: str = "sop") -> str:
-    """A deterministic, random-looking UID (<= 64 chars) for leaf ``i``."""
-    h = int.from_bytes(hashlib.blake2b(f"{seed}/{kind}/{i}".encode(), digest_size=8).digest(),
-                       "big")
-    return f"{ROOT}{h}.{i}"[:64]
+def _mix(x: int) -> int:
+    """splitmix64: a cheap, deterministic, random-looking 64-bit value."""
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+def uid_for(seed: int, i: int, kind: int = 0) -> str:
+    """A deterministic, random-looking UID (<= 64 chars) for leaf ``i`` (kind 0), a study (1)
+    or a series (2); unique because it ends in ``i``."""
+    return f"{ROOT}{kind}{_mix(seed * 7919 + i * 3 + kind)}.{i}"
 
 
 class EntryFactory:
@@ -63,26 +70,41 @@ class EntryFactory:
         self.now = "2026-11-27T21:00:00Z"
         self.equipment = Equipment("GE MEDICAL SYSTEMS", "Optima CT660", ("gmp_vct.43",),
                                    "SN01234", "CT01", "Benchmark General Hospital", "CT")
+        self._series = -1
+        self.profile_id = DEFAULT_PROFILE.id
+        self._series_uid = self._study_uid = ""
 
     def batch(self, start: int, n: int) -> list[PendingEntry]:
+        gc.disable()  # building many small objects; the collector would double the time
+        try:
+            return self._batch(start, n)
+        finally:
+            gc.enable()
+
+    def _batch(self, start: int, n: int) -> list[PendingEntry]:
         rnd = self.rng.randbytes(n * (5 * 32 + 10 * 8))
         out = []
         pos = 0
         for i in range(start, start + n):
             d = [rnd[pos + 32 * k : pos + 32 * (k + 1)] for k in range(5)]
             pos += 160
-            attrs = tuple((t, rnd[pos + 8 * k : pos + 8 * (k + 1)])
-                          for k, t in enumerate(ATTR_TAGS))
+            packed = rnd[pos : pos + 80]
+            attrs = tuple(zip(ATTR_TAGS, (packed[k : k + 8] for k in range(0, 80, 8)),
+                              strict=True))
             pos += 80
             study = i // 400
             series = i // 100
+            if series != self._series:
+                self._series = series
+                self._series_uid = uid_for(self.seed, series, 2)
+                self._study_uid = uid_for(self.seed, study, 1)
             fp = Fingerprint(
                 sop_class_uid=CT, sop_instance_uid=uid_for(self.seed, i),
-                study_instance_uid=uid_for(self.seed, study, "study"),
-                series_instance_uid=uid_for(self.seed, series, "series"),
+                study_instance_uid=self._study_uid,
+                series_instance_uid=self._series_uid,
                 transfer_syntax=EXPLICIT, file_size=525_690 + (i % 977),
                 file_sha256=d[0], pixel_sha256=d[1], decoded_pixel_sha256=d[2],
-                header_sha256=d[3], clinical_sha256=d[4], header_profile=DEFAULT_PROFILE.id,
+                header_sha256=d[3], clinical_sha256=d[4], header_profile=self.profile_id,
                 equipment=self.equipment, clinical_attrs=attrs,
             )
             out.append(PendingEntry(

@@ -361,8 +361,10 @@ def test_audit_fails_after_an_early_entry_and_all_its_tree_nodes_are_rewritten(
         forged = LedgerEntry.decode(bytes(rows[0][1]))
         fake_fp = dataclasses.replace(forged.fingerprint, file_sha256=b"\x01" * 32)
         forged_raw = dataclasses.replace(forged, fingerprint=fake_fp).encode()
-        conn.execute(update(entries).where(entries.c.leaf_index == 0)
-                     .values(entry=forged_raw, file_sha256=fake_fp.file_sha256))
+        values = {"entry": forged_raw}
+        if "file_sha256" in entries.c:  # an index column derived from the entry, if present
+            values["file_sha256"] = fake_fp.file_sha256
+        conn.execute(update(entries).where(entries.c.leaf_index == 0).values(**values))
         tree = merkle.MemoryTree()
         for idx, raw in rows:
             tree.append(forged_raw if idx == 0 else bytes(raw))

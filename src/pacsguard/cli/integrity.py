@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -92,10 +93,11 @@ def record_cmd(
     output_format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Fingerprint DICOM files and append new instances to the ledger."""
+    if output_format not in ("table", "json"):
+        raise ConfigError(f"--format {output_format!r}: use table or json")
     ws = workspace(data_dir)
     ledger, profile, attr_key = ws.open_ledger()
     counts: Counter[Outcome] = Counter()
-    notes = []
     total = _count(paths)
     start = time.perf_counter()
     nbytes = 0
@@ -107,23 +109,27 @@ def record_cmd(
                 counts[r.outcome] += 1
                 nbytes += r.size
                 prog.update(task, advance=1, bytes=nbytes)
-                if r.outcome in (Outcome.CHANGED, Outcome.UNREADABLE, Outcome.SUPERSEDED):
-                    notes.append(r)
+                if r.outcome not in (Outcome.CHANGED, Outcome.UNREADABLE, Outcome.SUPERSEDED):
+                    continue
+                # reported as they happen: nothing per file is kept in memory
+                if output_format == "json":
+                    sys.stdout.write(json.dumps({
+                        "outcome": r.outcome.value, "path": r.path,
+                        "sop_instance_uid": r.sop_instance_uid, "detail": r.detail}) + "\n")
+                else:
+                    style = "yellow" if r.outcome is Outcome.SUPERSEDED else "red"
+                    prog.console.print(f"[{style}]{r.outcome.value}[/] {r.path}: {r.detail}",
+                                       highlight=False)
     finally:
         if counts[Outcome.RECORDED] or counts[Outcome.SUPERSEDED]:
             note = ledger.sign_checkpoint()
             ws.save_checkpoint_copy(note)
     elapsed = time.perf_counter() - start
     if output_format == "json":
-        print(json.dumps({"counts": {k.value: v for k, v in counts.items()},
-                          "files": total, "seconds": round(elapsed, 3),
-                          "problems": [{"outcome": r.outcome.value, "path": r.path,
-                                        "sop_instance_uid": r.sop_instance_uid,
-                                        "detail": r.detail} for r in notes]}))
+        err_console.print(json.dumps({"summary": {k.value: v for k, v in counts.items()},
+                                      "files": total, "seconds": round(elapsed, 3)}),
+                          highlight=False)
     else:
-        for r in notes:
-            style = "yellow" if r.outcome is Outcome.SUPERSEDED else "red"
-            console.print(f"[{style}]{r.outcome.value}[/] {r.path}: {r.detail}", highlight=False)
         summary = ", ".join(f"{v} {k.value}" for k, v in sorted(counts.items()))
         rate = total / elapsed if elapsed else 0
         console.print(f"{total} files in {elapsed:.1f} s ({rate:,.0f} files/s, "
@@ -132,6 +138,7 @@ def record_cmd(
         raise typer.Exit(1)
 
 
+MAX_TABLE_ROWS = 200
 _STYLE = {Status.INTACT: "green", Status.HEADER_ALTERED: "yellow", Status.DUPLICATE: "yellow",
           Status.UNRECORDED: "magenta"}
 
@@ -145,7 +152,8 @@ def _short(path: str, roots: list[Path]) -> str:
 
 
 def print_report(report: VerifyReport, findings: list[Finding] | None,
-                 roots: list[Path] | None = None) -> None:
+                 roots: list[Path] | None = None, more: int = 0) -> None:
+    """The verify report; ``findings`` are the worst first, ``more`` counts those not shown."""
     ig = report.integrity
     if ig.ok:
         console.print(f"[green]ledger trusted[/]: {ig.size} entries re-hashed; they match the "
@@ -158,17 +166,21 @@ def print_report(report: VerifyReport, findings: list[Finding] | None,
         for p in ig.problems:
             console.print(f"  [red]•[/] {p}", highlight=False)
     if findings:
+        shown = findings
         table = Table(title="Findings", show_lines=False)
         table.add_column("status")
         table.add_column("file")
         table.add_column("SOP Instance UID", overflow="fold")
         table.add_column("why", overflow="fold")
-        for f in findings:
+        for f in shown:
             style = _STYLE.get(f.status, "bold red")
             detail = f.detail.removeprefix(f.path + ": ")
             table.add_row(Text(f.status.value, style=style), _short(f.path, roots or []),
                           f.sop_instance_uid, detail)
         console.print(table)
+        if more:
+            console.print(f"… and {more} more findings (the worst are shown above); use "
+                          "--format json for all of them")
     summary = Table(title="Summary", show_header=True)
     summary.add_column("status")
     summary.add_column("instances", justify="right")
@@ -218,7 +230,8 @@ def verify_cmd(
                                       "ledger_trusted": report.integrity.ok,
                                       "files": report.files}), highlight=False)
     else:
-        print_report(report, list(findings), paths)
+        first = list(itertools.islice(findings, MAX_TABLE_ROWS))
+        print_report(report, first, paths, more=sum(1 for _ in findings))
     if not report.ok:
         raise typer.Exit(1)
 

@@ -53,12 +53,20 @@ def open_engine(url: str, read_only: bool = False) -> Engine:
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                # pysqlite's own transaction handling would BEGIN DEFERRED, and two writers
+                # that both read the tree size first then deadlock on the upgrade; take the
+                # write lock up front instead (SQLAlchemy's documented recipe)
+                dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
                 if not read_only:
                     cur.execute("PRAGMA journal_mode=WAL")
                     cur.execute("PRAGMA synchronous=FULL")
-                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute("PRAGMA busy_timeout=60000")
                 cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
             return engine
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
