@@ -103,13 +103,7 @@ class HashingStream:
         return self.buf[self.pos : self.pos + n]
 
     def read(self, n: int) -> bytes:
-        p = self.pos
-        if p + n > len(self.buf):
-            if not self.fill(n):
-                raise TruncatedError(self.base + len(self.buf), n - (len(self.buf) - self.pos))
-            p = self.pos
-        self.pos = p + n
-        return self.buf[p : p + n]
+        return bytes(self.read_view(n))
 
     def read_view(self, n: int) -> memoryview:
         """Like :meth:`read`, without copying when the bytes are already buffered."""
