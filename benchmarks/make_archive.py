@@ -24,6 +24,7 @@ is distinct. Everything (UIDs included) derives from --seed, so two runs give th
 
 Usage:
     python benchmarks/make_archive.py /work/bench-out/archive [--seed 2026] [--files 5000]
+    python benchmarks/make_archive.py /work/bench-out/small --only ct-low,ct-128   # small files
 """
 
 from __future__ import annotations
@@ -199,10 +200,14 @@ class Series:
     description: str = ""
 
 
-def plan(seed: int, scale: float, rng: np.random.Generator) -> list[list[list[Series]]]:
+def plan(seed: int, scale: float, rng: np.random.Generator,
+         only: frozenset[str] | None = None) -> list[list[list[Series]]]:
     """Patients -> studies -> series, deterministic."""
     by_group: dict[str, list[Series]] = {}
-    for cat in CATEGORIES:
+    cats = [c for c in CATEGORIES if only is None or c.name in only]
+    if only is not None:  # keep the total number of files
+        scale *= sum(c.files for c in CATEGORIES) / sum(c.files for c in cats)
+    for cat in cats:
         target = max(1, round(cat.files * scale))
         names = [t for t, _ in cat.syntaxes]
         probs = np.array([p for _, p in cat.syntaxes])
@@ -232,12 +237,13 @@ def plan(seed: int, scale: float, rng: np.random.Generator) -> list[list[list[Se
     return patients
 
 
-def generate(out: Path, seed: int, scale: float) -> dict[str, object]:
+def generate(out: Path, seed: int, scale: float,
+             only: frozenset[str] | None = None) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     pixels = {c.name: Pixels(c, np.random.default_rng([seed, i]))
               for i, c in enumerate(CATEGORIES)}
     templates = Templates()
-    patients = plan(seed, scale, rng)
+    patients = plan(seed, scale, rng, only)
     ts_files: Counter[str] = Counter()
     ts_bytes: Counter[str] = Counter()
     cat_files: Counter[str] = Counter()
@@ -351,6 +357,8 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=5000,
                     help="approximate number of instances (scales every category)")
     ap.add_argument("--force", action="store_true", help="delete OUT first if it exists")
+    ap.add_argument("--only", help="comma-separated categories (e.g. ct-low,ct-128 for a "
+                    "small-file archive); the number of files is kept")
     args = ap.parse_args()
     out: Path = args.out.resolve()
     if out.exists() and any(out.iterdir()):
@@ -366,7 +374,11 @@ def main() -> int:
               file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    r = generate(out, args.seed, args.files / 5000)
+    only = frozenset(args.only.split(",")) if args.only else None
+    if only and not only <= {c.name for c in CATEGORIES}:
+        print(f"--only: unknown category in {args.only}", file=sys.stderr)
+        return 2
+    r = generate(out, args.seed, args.files / 5000, only)
     dt = time.perf_counter() - t0
     sizes = np.array(r["sizes"])
     total = int(sizes.sum())

@@ -347,7 +347,6 @@ def test_audit_fails_after_the_newest_entries_are_deleted(opened: Opened, archiv
 
     with pytest.raises(CheckpointError, match="ROLLED BACK"):
         opened.ledger.audit(witnessed)
-    assert opened.ledger.check_integrity().ok  # the database alone now looks consistent
 
 
 def test_audit_fails_after_an_early_entry_and_all_its_tree_nodes_are_rewritten(
@@ -453,3 +452,53 @@ def test_three_thousand_entries_appended_in_batches_match_an_in_memory_tree(
     proof = opened.ledger.prove("2.25.1234")
     assert list(proof.path) == tree.inclusion_proof(1234, 3000)
     assert opened.ledger.check_integrity().ok
+
+
+def test_concurrent_appenders_each_get_distinct_leaves_and_one_consistent_tree(
+    opened: Opened,
+) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def appender(worker: int) -> None:
+        ledger, _, _ = opened.ws.open_ledger()
+        try:
+            for batch in range(15):
+                base = worker * 1000 + batch * 5
+                ledger.append([PendingEntry(_synthetic_entry(base + k)) for k in range(5)])
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            ledger.engine.dispose()
+
+    threads = [threading.Thread(target=appender, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert opened.ledger.size() == 4 * 15 * 5
+    tree = merkle.MemoryTree()
+    uids = []
+    for stored, *_ in opened.ledger.iter_entries():
+        tree.append(stored.raw)
+        uids.append(stored.entry.fingerprint.sop_instance_uid)
+    assert len(set(uids)) == len(uids) == 300
+    assert opened.ledger.root(300) == tree.root()
+    opened.ledger.sign_checkpoint()
+    assert opened.ledger.check_integrity().ok
+
+
+def test_init_refuses_other_settings_and_a_ledger_that_belongs_to_another_key(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from pacsguard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="already initialised"):
+        ws.init(origin="someone.else/ledger")
+    stranger = Workspace(tmp_path / "stranger")
+    with pytest.raises(ConfigError, match="already belongs"):
+        stranger.init(database_url=ws.settings()["database_url"],
+                      origin="test.pacsguard.local/ledger")

@@ -15,7 +15,8 @@ from pacsguard.errors import PacsguardError
 from pacsguard.workspace import Workspace, resolve_data_dir
 
 console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a message (a long path) stays on one line when stderr is a file or a pipe
+err_console = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

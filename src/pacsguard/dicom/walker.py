@@ -194,7 +194,10 @@ class _Walker:
                 continue
             excluded = (tag & 0xFFFF) == 0 or (top and (tag >> 16 == 2 or tag in rewritable))
             if vr == b"SQ" or (length == UNDEFINED and vr in (b"", b"UN")
-                               and tag not in PIXEL_TAGS) or (not explicit and tag in SQ_TAGS):
+                               and tag not in PIXEL_TAGS) or (not explicit and tag in SQ_TAGS) or (
+                vr in (b"", b"UN") and length >= 8 and tag not in SQ_TAGS
+                and self.looks_like_items(length)
+            ):
                 # PS3.5 §6.2.2: UN of undefined length holds Implicit VR Little Endian items.
                 if vr == b"UN":
                     self.sequence(tag, length, False, True, depth, excluded)
@@ -251,6 +254,23 @@ class _Walker:
                     value = value.rstrip(b" \x00")
                 append(_pack_el(b"E", tag, len(value)))
                 append(value)
+
+    def looks_like_items(self, length: int) -> bool:
+        """A value of unknown VR (private, or UN) that is a sequence in disguise.
+
+        Implicit VR files and UN elements do not say that a private element is a sequence;
+        its Explicit VR original does. So that both hash alike, a defined-length value whose
+        first item header is a well-formed item (PS3.5 §7.5) fitting inside it is walked as a
+        sequence (as dcmtk and pydicom also guess).
+        """
+        s = self.s
+        if s.pos + 8 > len(s.buf) and not s.fill(8):
+            return False
+        g, e = _tag_le(s.buf, s.pos)
+        if (g, e) != (0xFFFE, 0xE000):
+            return False
+        item_len = _u32(s.buf, s.pos + 4)[0]
+        return bool(item_len == UNDEFINED or item_len + 8 <= length)
 
     def sequence(self, tag: int, length: int, explicit: bool, little: bool, depth: int,
                  excluded: bool) -> None:

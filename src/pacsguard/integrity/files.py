@@ -18,12 +18,16 @@ R = TypeVar("R")
 
 
 def iter_files(roots: Iterable[Path]) -> Iterator[Path]:
-    """Every regular file under the roots, any depth, in a stable order; symlinks are skipped.
+    """Every regular file under the roots (absolute paths), any depth, in a stable order.
+
+    Symlinks below the roots are skipped (a link is not an archived file).
 
     Streaming (one directory listing in memory at a time), so archive size does not matter.
     A root that does not exist raises ``PacsguardError`` naming it.
     """
-    for root in roots:
+    for given in roots:
+        # absolute, symlinks in the root resolved: record and verify must name files alike
+        root = given.expanduser().resolve()
         if root.is_file():
             yield root
             continue

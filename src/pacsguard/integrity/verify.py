@@ -134,7 +134,7 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
 
     # 3: fast pass
     def hashed() -> Iterator[tuple[str, int, bytes | None, str]]:
-        yield from parallel_map(_hash_chunk, (str(p.resolve()) for p in iter_files(roots)),
+        yield from parallel_map(_hash_chunk, (str(p) for p in iter_files(roots)),
                                 workers, chunk=16)
 
     for path, size, sha, error in hashed():
