@@ -385,7 +385,8 @@ def main() -> int:
     print(f"archive: {out}")
     print(f"seed {args.seed}: {len(sizes)} instances ({r['unique_sop']} unique SOP Instance "
           f"UIDs), {r['patients']} patients, {r['studies']} studies, {r['series']} series")
-    print(f"total {total:,} bytes ({total / 1e9:.2f} GB); file sizes min {sizes.min() / 1e3:.1f} kB,"
+    print(f"total {total:,} bytes ({total / 1e9:.2f} GB); file sizes min "
+          f"{sizes.min() / 1e3:.1f} kB,"
           f" median {np.median(sizes) / 1e3:.1f} kB, max {sizes.max() / 1e6:.2f} MB")
     print("transfer syntaxes:")
     for name, n in sorted(r["ts_files"].items(), key=lambda kv: -kv[1]):

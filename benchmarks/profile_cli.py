@@ -5,7 +5,8 @@ Use ``--workers 1`` on record/verify so the per-file work runs in this process (
 workers cProfile sees only the parent waiting on the pool). Example:
 
     PACSGUARD_HOME=/work/bench-out/prof-home python benchmarks/profile_cli.py \\
-        --out /work/bench-out/record.prof -- record /work/bench-out/archive --workers 1 --format json
+        --out /work/bench-out/record.prof -- \\
+        record /work/bench-out/archive --workers 1 --format json
 
 Prints the top functions by own time and by cumulative time, plus the wall time of the
 import of ``pacsguard.cli.main`` and of the command.

@@ -502,3 +502,9 @@ def test_init_refuses_other_settings_and_a_ledger_that_belongs_to_another_key(
     with pytest.raises(ConfigError, match="already belongs"):
         stranger.init(database_url=ws.settings()["database_url"],
                       origin="test.pacsguard.local/ledger")
+
+
+def test_the_schema_revision_the_commands_expect_is_alembics_head() -> None:
+    from pacsguard.store.engine import HEAD_REVISION, alembic_head
+
+    assert alembic_head() == HEAD_REVISION

@@ -11,7 +11,6 @@ from rich.text import Text
 
 from pacsguard.cli.common import console, friendly
 from pacsguard.cli.integrity import print_report
-from pacsguard.demo.scenario import run_demo
 from pacsguard.integrity.status import Status
 from pacsguard.integrity.verify import verify
 
@@ -22,6 +21,8 @@ def demo_cmd(
     = Path("pacsguard-demo"),
 ) -> None:
     """Build a sample archive, record it, tamper with it like an attacker, then verify it."""
+    from pacsguard.demo.scenario import run_demo  # pydicom and numpy: only the demo needs them
+
     console.rule("[bold]pacsguard demo[/]")
     ws, archive, attacks = run_demo(workdir.resolve(),
                                     lambda s: console.print(s, highlight=False))

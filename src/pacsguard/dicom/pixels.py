@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pacsguard.errors import DicomReadError
 
 _u16 = struct.Struct("<H").unpack_from
@@ -57,6 +55,8 @@ class Layout:
 
 def _canonical(a: Any, bits_stored: int, signed: bool) -> Any:
     """Unsigned LE samples reduced to Bits Stored (masked, or sign-extended when signed)."""
+    import numpy as np
+
     width = a.dtype.itemsize
     bits = width * 8
     if not 0 < bits_stored < bits:
@@ -69,6 +69,8 @@ def _canonical(a: Any, bits_stored: int, signed: bool) -> Any:
 
 def canonical_digest(arr: Any, bits_stored: int | None, signed: bool | None = None) -> bytes:
     """SHA-256 of an array of decoded samples (any shape, C order) in the canonical layout."""
+    import numpy as np
+
     a = np.ascontiguousarray(arr)
     if a.dtype.kind in "iu":
         is_signed = a.dtype.kind == "i" if signed is None else signed
@@ -128,6 +130,8 @@ class Canonicalizer:
             self.whole_value = False
 
     def _samples(self, raw: bytes | memoryview) -> Any:
+        import numpy as np  # imported on first use: the command line starts faster without it
+
         lay = self.layout
         w = lay.width
         kind = "f" if lay.is_float else "u"
@@ -143,6 +147,7 @@ class Canonicalizer:
 
     def _is_canonical(self, a: Any) -> bool:
         """True when reducing to Bits Stored would change nothing (two reductions, no copy)."""
+
         lay = self.layout
         bits = lay.width * 8
         if lay.is_float or not 0 < lay.bits_stored < bits or a.size == 0:
@@ -155,6 +160,7 @@ class Canonicalizer:
 
     def piece(self, raw: bytes | memoryview, pixel: hashlib._Hash) -> None:
         """Feed the next piece (starting on a sample boundary) to ``pixel`` and the canon."""
+
         if not self.valid:
             pixel.update(raw)
             return
@@ -184,6 +190,8 @@ class Canonicalizer:
 
     def whole(self, value: bytes) -> None:
         """Planar configuration 1: reorder to interleaved samples, then digest."""
+        import numpy as np
+
         if not self.valid:
             return
         lay = self.layout

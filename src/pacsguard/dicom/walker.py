@@ -2,8 +2,8 @@
 
 Hand-written rather than built on ``pydicom.dcmread`` because measured speed demands it: the
 record target (issue #2 §6) is three times a plain ``dcmread`` loop in files/s, which a parser
-that builds a full ``Dataset`` cannot reach. pydicom still supplies the data dictionary (which
-tags are sequences) and the transfer syntax facts.
+that builds a full ``Dataset`` cannot reach. The data-dictionary facts it needs are a frozen
+snapshot of pydicom's (:mod:`pacsguard.dicom._dictionary`).
 
 What it implements:
 - PS3.10 §7.1 file format: 128-byte preamble, ``DICM``, File Meta Information (group 0002,
@@ -30,8 +30,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from pydicom._dicom_dict import DicomDictionary
-
+from pacsguard.dicom._dictionary import SQ_TAGS, STRING_TAGS
 from pacsguard.dicom.pixels import Canonicalizer, native_layout
 from pacsguard.dicom.stream import CHUNK, HashingStream, TruncatedError
 from pacsguard.errors import DicomReadError
@@ -42,12 +41,9 @@ LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"
 # Byte width of each value for VRs that a big-endian encoding swaps (PS3.5 §7.3).
 SWAP_WIDTH = {b"US": 2, b"SS": 2, b"OW": 2, b"AT": 2, b"UL": 4, b"SL": 4, b"FL": 4, b"OL": 4,
               b"OF": 4, b"FD": 8, b"OD": 8, b"SV": 8, b"UV": 8, b"OV": 8}
-SQ_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] == "SQ")
-# PS3.5 §6.2: trailing spaces (and NUL for UI) are padding, not content, in these VRs. Public tags
-# only, decided by the dictionary, so explicit and implicit encodings strip alike.
-_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST",
-                         "TM", "UC", "UI", "UR", "UT"})
-STRING_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] in _STRING_VRS)
+# SQ_TAGS and STRING_TAGS (PS3.5 §6.2: trailing spaces, and NUL for UI, are padding in string
+# VRs; public tags only, so explicit and implicit encodings strip alike) come from a frozen
+# dictionary snapshot: see scripts/gen_dictionary.py.
 
 ITEM = 0xFFFEE000
 ITEM_DELIM = 0xFFFEE00D
