@@ -217,6 +217,17 @@ def bench_prove(folder: Path, proofs: int, seed: int) -> dict[str, float]:
             "max_ms": times[-1], "mean_ms": statistics.fmean(times), "max_path": path_len}
 
 
+def src_digest() -> str:
+    """SHA-256 (12 hex) over src/pacsguard/**/*.py: which code was measured (src changes often)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1] / "src" / "pacsguard"
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def machine() -> str:
     model = "?"
     try:
@@ -233,7 +244,8 @@ def machine() -> str:
     import sqlalchemy
     return (f"{model}, {len(os.sched_getaffinity(0))} cores, {mem:.0f} GiB RAM; "
             f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-            f"SQLAlchemy {sqlalchemy.__version__}")
+            f"SQLAlchemy {sqlalchemy.__version__}; src sha256 {src_digest()}; "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 
 
 def main() -> int:

@@ -239,6 +239,17 @@ def warm_up(files: list[tuple[str, int]]) -> float:
     return time.perf_counter() - t
 
 
+def src_digest() -> str:
+    """SHA-256 (12 hex) over src/pacsguard/**/*.py: which code was measured (src changes often)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1] / "src" / "pacsguard"
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*.py")):
+        h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def machine() -> dict[str, str]:
     info = {}
     try:
@@ -265,6 +276,8 @@ def machine() -> dict[str, str]:
     except Exception:
         info["pacsguard"] = "?"
     info["loadavg before"] = Path("/proc/loadavg").read_text().split()[0]
+    info["src sha256"] = src_digest()
+    info["at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return info
 
 

@@ -4,7 +4,8 @@ The Merkle leaf is SHA-256(0x00 || entry bytes) (RFC 9162 §2.1.1), so these byt
 third party checks an inclusion proof against. Version 1:
 
     b"pacsguard-entry/1\\n"
-    then, for each field in the order of ``FIELDS``: u32 big-endian length || field bytes
+    || the 23 field lengths, each u32 big-endian, in the order of ``FIELDS``
+    || the 23 field values, concatenated in the same order
 
 Strings are UTF-8; digests are raw bytes (32, or 0 when absent); integers are decimal ASCII
 (``supersedes`` is empty when the entry supersedes nothing). Decoding is strict: an unknown
@@ -29,7 +30,8 @@ FIELDS = (
 )
 _BYTES_FIELDS = frozenset({"file_sha256", "pixel_sha256", "decoded_pixel_sha256",
                            "header_sha256", "clinical_sha256"})
-_u32 = struct.Struct(">I")
+_LENGTHS = struct.Struct(">23I")
+assert len(FIELDS) == 23
 KINDS = ("record", "supersede")
 
 
@@ -59,21 +61,20 @@ class LedgerEntry:
             b"" if self.supersedes is None else str(self.supersedes).encode(),
             self.reason.encode(),
         )
-        pack = _u32.pack
-        return MAGIC + b"".join([pack(len(v)) + v for v in values])
+        return MAGIC + _LENGTHS.pack(*map(len, values)) + b"".join(values)
 
     @classmethod
     def decode(cls, data: bytes) -> LedgerEntry:
         if not data.startswith(MAGIC):
             raise LedgerError("ledger entry has an unknown encoding version (expected "
                               "pacsguard-entry/1)")
-        pos = len(MAGIC)
+        head = len(MAGIC) + _LENGTHS.size
+        if len(data) < head:
+            raise LedgerError("ledger entry is truncated inside its length table")
+        lengths = _LENGTHS.unpack_from(data, len(MAGIC))
+        pos = head
         raw: dict[str, bytes] = {}
-        for name in FIELDS:
-            if pos + 4 > len(data):
-                raise LedgerError(f"ledger entry is truncated before field {name!r}")
-            (n,) = _u32.unpack_from(data, pos)
-            pos += 4
+        for name, n in zip(FIELDS, lengths, strict=True):
             if pos + n > len(data):
                 raise LedgerError(f"ledger entry field {name!r} runs past the end")
             raw[name] = data[pos : pos + n]

@@ -60,6 +60,10 @@ def open_engine(url: str, read_only: bool = False) -> Engine:
                 if not read_only:
                     cur.execute("PRAGMA journal_mode=WAL")
                     cur.execute("PRAGMA synchronous=FULL")
+                # 64 MiB page cache (default 2 MiB): the UID index is updated at random
+                # places; with the default cache, appends slowed down 2x by 100,000 entries
+                cur.execute("PRAGMA cache_size=-65536")
+                cur.execute("PRAGMA wal_autocheckpoint=16384")
                 cur.execute("PRAGMA busy_timeout=60000")
                 cur.close()
 

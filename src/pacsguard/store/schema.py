@@ -2,7 +2,10 @@
 
 - ``ledger_meta``: settings fixed at ``init`` (origin, header profile, schema notes).
 - ``entries``: one row per leaf. ``entry`` holds the canonical bytes hashed into the tree.
-  ``sop_instance_uid`` is an index derived from the entry (re-checked by the verifier);
+  ``sop_instance_uid`` and ``uid_key`` are derived from the entry (re-checked by the
+  verifier); ``uid_key`` (the first 8 bytes of SHA-256 of the UID, signed) is what is indexed:
+  an 8-byte key keeps the index small, and appends, which touch it at random places, measured
+  ~25% faster at 100,000 entries than with the UID string indexed;
   ``path`` and ``clinical_attrs`` are local hints (not part of the leaf).
 - ``merkle_nodes``: every perfect subtree hash, (level, idx) covering leaves
   [idx * 2**level, (idx + 1) * 2**level); level 0 holds the leaf hashes (RFC 9162 §2.1.1).
@@ -37,10 +40,11 @@ entries = Table(
     metadata,
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
     Column("sop_instance_uid", String(64), nullable=False),
+    Column("uid_key", BigInteger, nullable=False),
     Column("entry", LargeBinary, nullable=False),
     Column("path", Text, nullable=True),
     Column("clinical_attrs", LargeBinary, nullable=True),
-    Index("ix_entries_uid", "sop_instance_uid"),
+    Index("ix_entries_uid_key", "uid_key"),
 )
 
 merkle_nodes = Table(

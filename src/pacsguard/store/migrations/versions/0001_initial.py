@@ -25,11 +25,12 @@ def upgrade() -> None:
         "entries",
         sa.Column("leaf_index", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("sop_instance_uid", sa.String(64), nullable=False),
+        sa.Column("uid_key", sa.BigInteger, nullable=False),
         sa.Column("entry", sa.LargeBinary, nullable=False),
         sa.Column("path", sa.Text, nullable=True),
         sa.Column("clinical_attrs", sa.LargeBinary, nullable=True),
     )
-    op.create_index("ix_entries_uid", "entries", ["sop_instance_uid"])
+    op.create_index("ix_entries_uid_key", "entries", ["uid_key"])
     op.create_table(
         "merkle_nodes",
         sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
@@ -49,6 +50,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("checkpoints")
     op.drop_table("merkle_nodes")
-    op.drop_index("ix_entries_uid", "entries")
+    op.drop_index("ix_entries_uid_key", "entries")
     op.drop_table("entries")
     op.drop_table("ledger_meta")
