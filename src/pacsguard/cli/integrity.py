@@ -240,7 +240,8 @@ def verify_cmd(
             prog.update(task, advance=n, bytes=done["bytes"])
 
         report, findings = verify(ledger, profile, attr_key, paths, expect_all=expect_all,
-                                  workers=workers, witnessed=witnessed, progress=step)
+                                  workers=workers, witnessed=witnessed,
+                                  progress=None if prog.disable else step)
     if output_format == "json":
         for f in findings:
             sys.stdout.write(json.dumps(f.as_dict()) + "\n")

@@ -32,6 +32,29 @@ _BYTES_FIELDS = frozenset({"file_sha256", "pixel_sha256", "decoded_pixel_sha256"
                            "header_sha256", "clinical_sha256"})
 _LENGTHS = struct.Struct(">23I")
 assert len(FIELDS) == 23
+_UID = FIELDS.index("sop_instance_uid")
+_FILE_SHA = FIELDS.index("file_sha256")
+
+
+def entry_key_fields(data: bytes) -> tuple[str, bytes]:
+    """(SOP Instance UID, file SHA-256) of encoded entry bytes, without decoding the rest.
+
+    The verifier's snapshot needs only these two of every entry; slicing them out by the
+    length table is several times faster than a full decode (measured on 5,000 entries).
+    """
+    head = len(MAGIC) + _LENGTHS.size
+    if not data.startswith(MAGIC) or len(data) < head:
+        raise LedgerError("ledger entry is not a pacsguard-entry/1 encoding")
+    lengths = _LENGTHS.unpack_from(data, len(MAGIC))
+    if head + sum(lengths) != len(data):
+        raise LedgerError("ledger entry lengths do not add up to its size")
+    start = head + sum(lengths[:_UID])
+    sha_start = head + sum(lengths[:_FILE_SHA])
+    try:
+        uid = data[start : start + lengths[_UID]].decode("utf-8")
+    except UnicodeDecodeError:
+        raise LedgerError("ledger entry's SOP Instance UID is not UTF-8") from None
+    return uid, data[sha_start : sha_start + lengths[_FILE_SHA]]
 KINDS = ("record", "supersede")
 
 

@@ -8,6 +8,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.pool import AsyncResult
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,37 +21,43 @@ R = TypeVar("R")
 def iter_files(roots: Iterable[Path]) -> Iterator[Path]:
     """Every regular file under the roots (absolute paths), any depth, in a stable order.
 
-    Symlinks below the roots are skipped (a link is not an archived file).
-
-    Streaming (one directory listing in memory at a time), so archive size does not matter.
-    A root that does not exist raises ``PacsguardError`` naming it.
+    Symlinks below the roots are skipped (a link is not an archived file). Streaming (one
+    directory listing in memory at a time), so archive size does not matter. A root that does
+    not exist raises ``PacsguardError`` naming it.
     """
+    return map(Path, iter_file_paths(roots))
+
+
+def iter_file_paths(roots: Iterable[Path]) -> Iterator[str]:
+    """:func:`iter_files` as plain strings: the workers want strings, and building a ``Path``
+    per file cost a tenth of verify's parent process (measured on 5,000 files)."""
+    by_name = attrgetter("name")
     for given in roots:
         # absolute, symlinks in the root resolved: record and verify must name files alike
         root = given.expanduser().resolve()
         if root.is_file():
-            yield root
+            yield str(root)
             continue
         if not root.is_dir():
             raise PacsguardError(f"{root}: no such file or folder")
-        stack = [root]
+        stack = [str(root)]
         while stack:
             d = stack.pop()
             try:
                 with os.scandir(d) as it:
-                    items = sorted(it, key=lambda e: e.name)
+                    items = sorted(it, key=by_name)
             except OSError as exc:
                 # An unreadable folder is reported through its own pseudo-file so it is seen.
-                yield d / f"<unreadable folder: {exc.strerror}>"
+                yield os.path.join(d, f"<unreadable folder: {exc.strerror}>")
                 continue
             subdirs = []
             for e in items:
                 if e.is_symlink():
                     continue
                 if e.is_dir(follow_symlinks=False):
-                    subdirs.append(Path(e.path))
+                    subdirs.append(e.path)
                 elif e.is_file(follow_symlinks=False):
-                    yield Path(e.path)
+                    yield e.path
             stack.extend(reversed(subdirs))
 
 

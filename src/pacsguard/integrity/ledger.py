@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +28,7 @@ from pacsguard.errors import (
 )
 from pacsguard.integrity import merkle
 from pacsguard.integrity.checkpoint import Checkpoint, Signer, Verifier
-from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.integrity.entry import LedgerEntry, entry_key_fields
 from pacsguard.store.schema import checkpoints, entries, merkle_nodes
 
 _PG_LOCK_KEY = 0x70616373  # "pacs": the advisory lock that serialises appends on PostgreSQL
@@ -44,13 +45,19 @@ def utc_now() -> str:
 
 @dataclass(frozen=True)
 class StoredEntry:
-    """A leaf as read back from the database."""
+    """A leaf as read back from the database; decoded on first use."""
 
     leaf_index: int
     raw: bytes
-    entry: LedgerEntry
     path: str | None
     clinical_attrs: bytes | None
+
+    @cached_property
+    def entry(self) -> LedgerEntry:
+        try:
+            return LedgerEntry.decode(self.raw)
+        except LedgerError as exc:
+            raise LedgerError(f"ledger leaf {self.leaf_index}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -201,8 +208,8 @@ class Ledger:
             for idx, uid, raw, path, attrs in rows:
                 if uid not in wanted:  # another UID with the same 8-byte key
                     continue
-                out[uid] = StoredEntry(int(idx), bytes(raw), LedgerEntry.decode(bytes(raw)),
-                                       path, bytes(attrs) if attrs is not None else None)
+                out[uid] = StoredEntry(int(idx), bytes(raw), path,
+                                       bytes(attrs) if attrs is not None else None)
         return out
 
     def iter_entries(self, start: int = 0, batch: int = 5000,
@@ -226,12 +233,7 @@ class Ledger:
             if not rows:
                 return
             for idx, raw, path, attrs, uid, leaf in rows:
-                raw = bytes(raw)
-                try:
-                    entry = LedgerEntry.decode(raw)
-                except LedgerError as exc:
-                    raise LedgerError(f"ledger leaf {idx}: {exc}") from None
-                yield (StoredEntry(int(idx), raw, entry, path,
+                yield (StoredEntry(int(idx), bytes(raw), path,
                                    bytes(attrs) if attrs is not None else None),
                        uid, bytes(leaf) if leaf is not None else None)
             nxt = int(rows[-1][0]) + 1
@@ -406,7 +408,11 @@ class Ledger:
                     )
                     break
                 leaf = merkle.hash_leaf(stored.raw)
-                trusted = leaf_col == leaf and uid_col == stored.entry.fingerprint.sop_instance_uid
+                try:
+                    entry_uid = entry_key_fields(stored.raw)[0]
+                except LedgerError:
+                    entry_uid = None  # malformed bytes: cannot be what was signed
+                trusted = leaf_col == leaf and uid_col == entry_uid
                 if not trusted:
                     report.tampered_leaves.append(stored.leaf_index)
                 if on_entry is not None:

@@ -19,7 +19,7 @@ from pacsguard.dicom.pixels import decoded_digest_of_file
 from pacsguard.dicom.walker import NATIVE_SYNTAXES
 from pacsguard.errors import DicomReadError, LedgerError
 from pacsguard.integrity.entry import LedgerEntry
-from pacsguard.integrity.files import default_workers, iter_files, parallel_map
+from pacsguard.integrity.files import default_workers, iter_file_paths, parallel_map
 from pacsguard.integrity.fingerprint import Fingerprint, fingerprint_file
 from pacsguard.integrity.ledger import (
     Ledger,
@@ -87,7 +87,7 @@ def record(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     if accept_changes and not reason.strip():
         raise LedgerError("--accept-changes needs --reason: say why the new version is right")
     workers = workers or default_workers()
-    paths = (str(p) for p in iter_files(roots))
+    paths = iter_file_paths(roots)
     results = parallel_map(_fingerprint_chunk, paths, workers, chunk=32,
                            initializer=_init_worker,
                            initargs=(profile, attr_key, decode_compressed))

@@ -24,8 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pacsguard.errors import DicomReadError, PacsguardError
-from pacsguard.integrity.entry import LedgerEntry
-from pacsguard.integrity.files import default_workers, iter_files, parallel_map, sha256_file
+from pacsguard.integrity.entry import LedgerEntry, entry_key_fields
+from pacsguard.integrity.files import (
+    default_workers,
+    iter_file_paths,
+    parallel_map,
+    sha256_file,
+)
 from pacsguard.integrity.fingerprint import Fingerprint, fingerprint_file
 from pacsguard.integrity.ledger import (
     IntegrityReport,
@@ -127,11 +132,17 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
         conn = sqlite3.connect(scratch.path)
         try:
             def on_entry(stored: StoredEntry, trusted: bool) -> None:
-                fp = stored.entry.fingerprint
+                if trusted:
+                    uid, file_sha = entry_key_fields(stored.raw)
+                else:  # edited: maybe not even well-formed; file it under its row's UID
+                    try:
+                        uid, file_sha = entry_key_fields(stored.raw)
+                    except PacsguardError:
+                        uid, file_sha = f"(leaf {stored.leaf_index})", b""
                 conn.execute(
                     "INSERT OR REPLACE INTO expected VALUES (?,?,?,?,?,?,?)",
-                    (fp.sop_instance_uid, stored.leaf_index, fp.file_sha256, stored.path,
-                     1 if trusted else 0, stored.raw, stored.clinical_attrs),
+                    (uid, stored.leaf_index, file_sha, stored.path, 1 if trusted else 0,
+                     stored.raw, stored.clinical_attrs),
                 )
 
             outcome["report"] = _check_ledger(ledger, on_entry, witnessed)
@@ -151,8 +162,8 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     nbytes = 0
     batch: list[tuple[str, int, bytes | None, str]] = []
     try:
-        for item in parallel_map(_hash_chunk, (str(p) for p in iter_files(roots)), workers,
-                                 chunk=16):
+        # 64 files a task: measured 1.77 GB/s on 2 cores, against 1.47 GB/s with 16
+        for item in parallel_map(_hash_chunk, iter_file_paths(roots), workers, chunk=64):
             files += 1
             nbytes += item[1]
             batch.append(item)
