@@ -19,16 +19,14 @@ import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
-from sqlalchemy import delete, select
 from typer.testing import CliRunner, Result
 
 from pacsguard.cli.main import app
 from pacsguard.demo.scenario import PATIENTS, _ct_slice
 from pacsguard.integrity import merkle
 from pacsguard.integrity.checkpoint import Verifier
-from pacsguard.store.engine import open_engine
-from pacsguard.store.schema import checkpoints, entries, merkle_nodes
 from pacsguard.workspace import Workspace
+from tests.attacks import roll_back_ledger
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "pacsguard" / "demo" / "samples"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "pacsguard"
@@ -106,15 +104,7 @@ def assert_one_clean_error_line(r: Result | subprocess.CompletedProcess[str], *w
 
 
 def delete_newest(home: Path, keep: int) -> None:
-    engine = open_engine(Workspace(home).settings()["database_url"])
-    with engine.begin() as conn:
-        conn.execute(delete(entries).where(entries.c.leaf_index >= keep))
-        for lv, i in conn.execute(select(merkle_nodes.c.level, merkle_nodes.c.idx)).all():
-            if (int(i) + 1) << int(lv) > keep:
-                conn.execute(delete(merkle_nodes).where((merkle_nodes.c.level == lv)
-                                                        & (merkle_nodes.c.idx == i)))
-        conn.execute(delete(checkpoints).where(checkpoints.c.tree_size > keep))
-    engine.dispose()
+    roll_back_ledger(Workspace(home).settings()["database_url"], keep)
 
 
 def change_patient_id(path: Path, new_id: str = "DEMO0003") -> None:

@@ -28,8 +28,9 @@ from pacsguard.integrity.ledger import Ledger, PendingEntry
 from pacsguard.integrity.profile import HeaderProfile
 from pacsguard.integrity.record import Outcome, RecordResult, record
 from pacsguard.store.engine import open_engine
-from pacsguard.store.schema import checkpoints, entries, merkle_nodes
+from pacsguard.store.schema import entries, merkle_nodes
 from pacsguard.workspace import Workspace
+from tests.attacks import roll_back_ledger
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "pacsguard" / "demo" / "samples"
 N_SAMPLE_FILES = len(list(SAMPLES.rglob("*.dcm")))  # ctbrain1 and ctbrain2 share one UID
@@ -96,17 +97,7 @@ def sign(o: Opened) -> str:
 
 def truncate_ledger(o: Opened, keep: int) -> None:
     """What an insider would do to roll the ledger back: delete the newest rows."""
-    engine = o.raw_engine()
-    with engine.begin() as conn:
-        conn.execute(delete(entries).where(entries.c.leaf_index >= keep))
-        doomed = [(lv, i) for lv, i in conn.execute(select(merkle_nodes.c.level,
-                                                            merkle_nodes.c.idx))
-                  if (int(i) + 1) << int(lv) > keep]
-        for lv, i in doomed:
-            conn.execute(delete(merkle_nodes).where((merkle_nodes.c.level == lv)
-                                                    & (merkle_nodes.c.idx == i)))
-        conn.execute(delete(checkpoints).where(checkpoints.c.tree_size > keep))
-    engine.dispose()
+    roll_back_ledger(o.ws.settings()["database_url"], keep)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,16 +17,14 @@ import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.uid import RLELossless, generate_uid
-from sqlalchemy import delete, select
 
 from pacsguard.demo.scenario import PATIENTS, _ct_slice, _rewrite_ledger_row
 from pacsguard.integrity.fingerprint import fingerprint_file
 from pacsguard.integrity.record import Outcome, record
 from pacsguard.integrity.status import Finding, Status
 from pacsguard.integrity.verify import VerifyReport, verify
-from pacsguard.store.engine import open_engine
-from pacsguard.store.schema import checkpoints, entries, merkle_nodes
 from pacsguard.workspace import Workspace
+from tests.attacks import roll_back_ledger
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "pacsguard" / "demo" / "samples"
 REAL = ("deid-data/ctbrain1.dcm", "dcm4che/MR-JPEGLosslessSV1.dcm",
@@ -409,16 +407,7 @@ def test_verify_reports_ledger_tampered_when_a_row_is_rewritten_to_match_a_forge
 
 
 def _delete_newest(env: Env, keep: int, drop_checkpoints: bool) -> None:
-    engine = open_engine(env.ws.settings()["database_url"])
-    with engine.begin() as conn:
-        conn.execute(delete(entries).where(entries.c.leaf_index >= keep))
-        for lv, i in conn.execute(select(merkle_nodes.c.level, merkle_nodes.c.idx)).all():
-            if (int(i) + 1) << int(lv) > keep:
-                conn.execute(delete(merkle_nodes).where((merkle_nodes.c.level == lv)
-                                                        & (merkle_nodes.c.idx == i)))
-        if drop_checkpoints:
-            conn.execute(delete(checkpoints).where(checkpoints.c.tree_size > keep))
-    engine.dispose()
+    roll_back_ledger(env.ws.settings()["database_url"], keep, drop_checkpoints)
 
 
 def test_verify_reports_ledger_tampered_when_the_latest_rows_are_deleted(env: Env) -> None:
