@@ -38,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import src_digest
+
 from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.fingerprint import Equipment, Fingerprint
 from pacsguard.integrity.ledger import Ledger, PendingEntry, pack_clinical_attrs
@@ -215,17 +217,6 @@ def bench_prove(folder: Path, proofs: int, seed: int) -> dict[str, float]:
             "median_ms": statistics.median(times),
             "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
             "max_ms": times[-1], "mean_ms": statistics.fmean(times), "max_path": path_len}
-
-
-def src_digest() -> str:
-    """SHA-256 (12 hex) over src/pacsguard/**/*.py: which code was measured (src changes often)."""
-    import hashlib
-
-    root = Path(__file__).resolve().parents[1] / "src" / "pacsguard"
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*.py")):
-        h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def machine() -> str:

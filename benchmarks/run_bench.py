@@ -48,6 +48,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _common import src_digest
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 HERE = Path(__file__).resolve()
 VENV_BIN = Path(sys.executable).parent
@@ -237,17 +239,6 @@ def warm_up(files: list[tuple[str, int]]) -> float:
             while f.readinto(buf):
                 pass
     return time.perf_counter() - t
-
-
-def src_digest() -> str:
-    """SHA-256 (12 hex) over src/pacsguard/**/*.py: which code was measured (src changes often)."""
-    import hashlib
-
-    root = Path(__file__).resolve().parents[1] / "src" / "pacsguard"
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*.py")):
-        h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def machine() -> dict[str, str]:
