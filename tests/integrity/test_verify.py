@@ -17,12 +17,15 @@ import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.uid import RLELossless, generate_uid
+from sqlalchemy import update
 
 from pacsguard.demo.scenario import PATIENTS, _ct_slice, _rewrite_ledger_row
 from pacsguard.integrity.fingerprint import fingerprint_file
 from pacsguard.integrity.record import Outcome, record
 from pacsguard.integrity.status import Finding, Status
 from pacsguard.integrity.verify import VerifyReport, verify
+from pacsguard.store.engine import open_engine
+from pacsguard.store.schema import entries
 from pacsguard.workspace import Workspace
 from tests.attacks import roll_back_ledger
 
@@ -418,6 +421,22 @@ def test_verify_reports_ledger_tampered_when_the_latest_rows_are_deleted(env: En
     assert not report.integrity.ok
     assert not report.ok
     assert any("removed" in p for p in report.integrity.problems)
+    assert any(f.status is Status.LEDGER_TAMPERED and f.path == "(ledger)" for f in findings)
+
+
+def test_verify_reports_ledger_tampered_when_a_rows_uid_index_is_pointed_elsewhere(
+        env: Env) -> None:
+    """A row whose UID key no longer matches its entry would hide the instance from lookups
+    by UID (record would then re-record it as new), so it is as untrusted as an edited row."""
+    engine = open_engine(env.ws.settings()["database_url"])
+    with engine.begin() as conn:
+        conn.execute(update(entries).where(entries.c.leaf_index == 3).values(uid_key=12345))
+    engine.dispose()
+
+    report, findings = env.verify()
+
+    assert report.integrity.tampered_leaves == [3]
+    assert not report.integrity.ok
     assert any(f.status is Status.LEDGER_TAMPERED and f.path == "(ledger)" for f in findings)
 
 

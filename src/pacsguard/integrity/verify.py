@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pacsguard.errors import DicomReadError, PacsguardError
-from pacsguard.integrity.entry import LedgerEntry, entry_key_fields
+from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.files import (
     default_workers,
     iter_file_paths,
@@ -132,13 +132,10 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
         conn = sqlite3.connect(scratch.path)
         try:
             def on_entry(stored: StoredEntry, trusted: bool) -> None:
-                if trusted:
-                    uid, file_sha = entry_key_fields(stored.raw)
-                else:  # edited: maybe not even well-formed; file it under its row's UID
-                    try:
-                        uid, file_sha = entry_key_fields(stored.raw)
-                    except PacsguardError:
-                        uid, file_sha = f"(leaf {stored.leaf_index})", b""
+                try:
+                    uid, file_sha = stored.key_fields
+                except PacsguardError:  # edited into malformed bytes (never trusted)
+                    uid, file_sha = f"(leaf {stored.leaf_index})", b""
                 conn.execute(
                     "INSERT OR REPLACE INTO expected VALUES (?,?,?,?,?,?,?)",
                     (uid, stored.leaf_index, file_sha, stored.path, 1 if trusted else 0,
@@ -155,7 +152,8 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     checker = threading.Thread(target=check, name="pacsguard-ledger-check", daemon=True)
     db.commit()
     checker.start()
-    hashed_db = sqlite3.connect(os.path.join(folder, "hashed.sqlite"))
+    hashed_path = os.path.join(folder, "hashed.sqlite")
+    hashed_db = sqlite3.connect(hashed_path)
     hashed_db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
                             "CREATE TABLE hashed(path TEXT, size INTEGER, sha BLOB, error TEXT);")
     files = 0
@@ -188,14 +186,14 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     root_strs = [str(r.expanduser().resolve()) for r in roots]
 
     # 3: classify the fast pass in SQL: a recorded, trusted file hash is intact
-    db.execute("ATTACH DATABASE ? AS h", (os.path.join(folder, "hashed.sqlite"),))
+    db.execute("ATTACH DATABASE ? AS h", (hashed_path,))
     db.execute("INSERT INTO seen SELECT e.uid, x.path, x.sha, 'intact' FROM h.hashed x "
                "JOIN expected e ON e.file_sha = x.sha AND e.trusted = 1 WHERE x.sha IS NOT NULL")
     db.execute("INSERT INTO slow SELECT x.path FROM h.hashed x WHERE x.sha IS NOT NULL AND "
                "NOT EXISTS (SELECT 1 FROM expected e WHERE e.file_sha = x.sha AND e.trusted = 1)")
     db.commit()
     reader = scratch.reader()  # a second connection streams rows while ``db`` writes
-    reader.execute("ATTACH DATABASE ? AS h", (os.path.join(folder, "hashed.sqlite"),))
+    reader.execute("ATTACH DATABASE ? AS h", (hashed_path,))
     for path, reason in reader.execute("SELECT path, error FROM h.hashed WHERE sha IS NULL "
                                        "ORDER BY rowid"):
         uid = _uid_for_path(db, path)

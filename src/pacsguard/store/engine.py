@@ -82,23 +82,28 @@ def open_engine(url: str, read_only: bool = False) -> Engine:
         raise StoreError(f"database driver missing for {redact(url)}: {exc}") from None
 
 
-def alembic_head() -> str | None:
-    """The head revision according to Alembic itself."""
+def _alembic_config() -> Any:
+    """Alembic's configuration for our migrations (Alembic is imported only when needed)."""
     from alembic.config import Config
-    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    return cfg
+
+
+def alembic_head() -> str | None:
+    """The head revision according to Alembic itself."""
+    from alembic.script import ScriptDirectory
+
+    head: str | None = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return head
 
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
     from alembic import command
-    from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg = _alembic_config()
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
