@@ -184,13 +184,12 @@ def print_report(report: VerifyReport, findings: list[Finding] | None,
         for p in ig.problems:
             console.print(f"  [red]•[/] {p}", highlight=False)
     if findings:
-        shown = findings
         table = Table(title="Findings", show_lines=False)
         table.add_column("status")
         table.add_column("file")
         table.add_column("SOP Instance UID", overflow="fold")
         table.add_column("why", overflow="fold")
-        for f in shown:
+        for f in findings:
             style = _STYLE.get(f.status, "bold red")
             detail = f.detail.removeprefix(f.path + ": ")
             table.add_row(Text(f.status.value, style=style), _short(f.path, roots or []),
