@@ -56,7 +56,8 @@ def test_record_killed_mid_run_resumes_without_losing_or_doubling_entries(tmp_pa
     home = tmp_path / "home"
     env = {**os.environ, "PACSGUARD_HOME": str(home)}
     subprocess.run([*PACSGUARD, "init"], env=env, check=True, capture_output=True)
-    proc = subprocess.Popen([*PACSGUARD, "record", str(archive), "--workers", "2"], env=env,
+    proc = subprocess.Popen([*PACSGUARD, "record", str(archive), "--workers", "2",
+                             "--commit-every", "200"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ws = Workspace(home)
     deadline = time.monotonic() + 60

@@ -38,3 +38,7 @@ class CheckpointError(LedgerError):
 
 class ChangedInstanceError(LedgerError):
     """An instance already recorded under its SOP Instance UID arrived with other content."""
+
+
+class AdvisoryError(PacsguardError):
+    """An advisory document or alert file was rejected; the message names it and says why."""

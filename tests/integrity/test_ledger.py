@@ -351,16 +351,14 @@ def test_audit_fails_after_an_early_entry_and_all_its_tree_nodes_are_rewritten(
         forged = LedgerEntry.decode(bytes(rows[0][1]))
         fake_fp = dataclasses.replace(forged.fingerprint, file_sha256=b"\x01" * 32)
         forged_raw = dataclasses.replace(forged, fingerprint=fake_fp).encode()
-        values = {"entry": forged_raw}
-        if "file_sha256" in entries.c:  # an index column derived from the entry, if present
-            values["file_sha256"] = fake_fp.file_sha256
-        conn.execute(update(entries).where(entries.c.leaf_index == 0).values(**values))
+        conn.execute(update(entries).where(entries.c.leaf_index == 0).values(
+            entry=forged_raw, leaf_hash=merkle.hash_leaf(forged_raw)))
         tree = merkle.MemoryTree()
         for idx, raw in rows:
             tree.append(forged_raw if idx == 0 else bytes(raw))
         conn.execute(delete(merkle_nodes))
         conn.execute(merkle_nodes.insert(), [{"level": lv, "idx": i, "hash": h}
-                                             for (lv, i), h in tree.nodes().items()])
+                                             for (lv, i), h in tree.nodes().items() if lv])
     engine.dispose()
 
     with pytest.raises(ProofError, match="REWRITTEN"):
@@ -499,3 +497,56 @@ def test_the_schema_revision_the_commands_expect_is_alembics_head() -> None:
     from pacsguard.store.engine import HEAD_REVISION, alembic_head
 
     assert alembic_head() == HEAD_REVISION
+
+
+def test_a_ledger_made_at_schema_0001_upgrades_with_every_hash_kept(
+    opened: Opened, archive: Path
+) -> None:
+    """Revision 0002 moved leaf hashes from tree level 0 into ``entries``. A ledger made
+    before it is refused until migrated, then proves, checks and appends as before."""
+    from alembic import command
+    from sqlalchemy import func, inspect
+
+    from pacsguard.errors import StoreError
+    from pacsguard.store.engine import _alembic_config, check_schema, migrate
+
+    opened.record(archive / "deid-data")
+    note = sign(opened)
+    size = opened.ledger.size()
+    uid = LedgerEntry.decode(opened.ledger.current(
+        [r.sop_instance_uid for r in opened.record(archive / "deid-data")])
+        .popitem()[1].raw).fingerprint.sop_instance_uid
+    before = opened.ledger.prove(uid)
+    opened.ledger.engine.dispose()
+
+    engine = opened.raw_engine()
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    with engine.connect() as conn:
+        assert "leaf_hash" not in {c["name"] for c in inspect(conn).get_columns("entries")}
+        assert conn.execute(select(func.count()).select_from(merkle_nodes)
+                            .where(merkle_nodes.c.level == 0)).scalar() == size
+    with pytest.raises(StoreError, match=r"at schema 0001.*run 'pacsguard init'"):
+        check_schema(engine)
+
+    migrate(engine)
+    check_schema(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(merkle_nodes)
+                            .where(merkle_nodes.c.level == 0)).scalar() == 0
+    engine.dispose()
+
+    ledger, _, _ = opened.ws.open_ledger()
+    try:
+        assert ledger.check_integrity().ok
+        assert ledger.prove(uid).to_json() == before.to_json()
+        assert ledger.audit(note) is not None
+        opened.ledger = ledger
+        opened.record(archive)
+        sign(opened)
+        assert ledger.check_integrity().ok
+        assert ledger.size() > size
+    finally:
+        ledger.engine.dispose()

@@ -703,3 +703,25 @@ def test_frontier_needed_nodes_are_binary_decomposition() -> None:
     assert Frontier.needed_nodes(0) == []
     assert Frontier.needed_nodes(6) == [(2, 0), (1, 2)]
     assert Frontier.needed_nodes(7) == [(2, 0), (1, 2), (0, 6)]
+
+
+@settings(max_examples=100)
+@given(start=st.integers(0, 120), cuts=st.lists(st.integers(0, 30), max_size=6))
+def test_frontier_extend_makes_the_parents_append_leaf_makes_in_batches(
+    start: int, cuts: list[int]
+) -> None:
+    """``extend`` (the ledger's fast path) yields exactly ``append_leaf``'s parent nodes, in
+    order, however the leaves are split into batches and wherever the frontier resumed."""
+    needed = Frontier.needed_nodes(start)
+    fast = Frontier(start, [(lv, ix, BIG_TREE.node(lv, ix)) for lv, ix in needed])
+    slow = Frontier(start, [(lv, ix, BIG_TREE.node(lv, ix)) for lv, ix in needed])
+    i = start
+    for n in cuts:
+        leaves = BIG_LEAVES[i : i + n]
+        expected = [node for leaf in leaves for node in slow.append_leaf(leaf)[1:]]
+        assert fast.extend(leaves) == expected
+        i += len(leaves)
+        assert fast.size == slow.size == i
+        assert fast.root() == BIG_TREE.root(i)
+    with pytest.raises(ValueError):
+        fast.extend([b"short"])

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.errors import PacsguardError
 from pacsguard.workspace import Workspace, resolve_data_dir
@@ -40,6 +41,12 @@ def friendly(func: F) -> F:
             return func(*args, **kwargs)
         except PacsguardError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
+        except SQLAlchemyError as exc:  # a database failure no module turned into a message
+            err_console.print(f"[bold red]error:[/] database error: "
+                              f"{getattr(exc, 'orig', None) or exc.__class__.__name__}; check "
+                              "that the ledger database is reachable, not full, and at the "
+                              "schema 'pacsguard init' makes", highlight=False)
             sys.exit(2)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: committed batches are kept; run the "

@@ -107,6 +107,9 @@ def record_cmd(
     decode_compressed: Annotated[bool, typer.Option(
         "--decode-compressed", help="Also record a decoded-pixel digest for compressed "
         "instances, so a later decompression by the archive is recognised as lossless.")] = False,
+    commit_every: Annotated[int, typer.Option(
+        min=1, help="Entries per ledger commit at most (a commit also happens every 2 s). "
+        "Bigger is faster; an interruption loses at most one commit's work.")] = 5000,
     output_format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Fingerprint DICOM files and append new instances to the ledger."""
@@ -122,7 +125,8 @@ def record_cmd(
             task = prog.add_task("recording", total=None, bytes=0)
             _count_later(prog, task, paths)
             for r in record(ledger, profile, attr_key, paths, accept_changes=accept_changes,
-                            reason=reason, workers=workers, decode_compressed=decode_compressed):
+                            reason=reason, workers=workers, decode_compressed=decode_compressed,
+                            batch=commit_every):
                 counts[r.outcome] += 1
                 nbytes += r.size
                 prog.update(task, advance=1, bytes=nbytes)

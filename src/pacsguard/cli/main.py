@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from pacsguard.cli import demo, integrity, ledger
+from pacsguard.cli import alerts, demo, integrity, inventory, ledger, reports
 
 app = typer.Typer(
     name="pacsguard",
     help="Keeps a hospital's medical images safe: a signed, tamper-evident ledger of every "
-    "image and a verifier that finds corrupted, deleted and exchanged images.",
+    "image, a verifier that finds corrupted, deleted and exchanged images, and an inventory "
+    "of the imaging equipment matched against security advisories.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 integrity.register(app)
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(inventory.app, name="inventory")
+app.add_typer(alerts.app, name="alerts")
+reports.register(app)
 demo.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

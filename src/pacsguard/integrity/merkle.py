@@ -290,6 +290,32 @@ class Frontier:
         self._size += 1
         return created
 
+    def extend(self, leaf_hashes: Iterable[bytes]) -> list[tuple[int, int, bytes]]:
+        """Append leaf hashes; return the new perfect nodes *above* the leaves (level >= 1).
+
+        The same nodes as ``append_leaf`` returns for each leaf, minus the leaves themselves,
+        written as one flat loop because a ledger append spends much of its CPU here
+        (measured: 2.5 µs per leaf against 7 µs through ``append_leaf``).
+        """
+        sha256 = hashlib.sha256
+        edge = self._edge
+        size = self._size
+        parents: list[tuple[int, int, bytes]] = []
+        for leaf in leaf_hashes:
+            if len(leaf) != HASH_SIZE:
+                raise ValueError(f"leaf hash is {len(leaf)} bytes, not {HASH_SIZE}")
+            level, index, h = 0, size, leaf
+            while edge and edge[-1][0] == level:
+                left = edge.pop()[2]
+                level += 1
+                index >>= 1
+                h = sha256(NODE_PREFIX + left + h).digest()
+                parents.append((level, index, h))
+            edge.append((level, index, h))
+            size += 1
+        self._size = size
+        return parents
+
     def root(self) -> bytes:
         """MTH of the whole tree. RFC 9162 §2.1.1."""
         if not self._edge:

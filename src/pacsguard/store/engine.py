@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from pacsguard.errors import StoreError
@@ -18,7 +18,7 @@ from pacsguard.errors import StoreError
 _MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest Alembic revision. Commands other than ``init`` compare the database with it
 #: directly, so they start without importing Alembic; a test keeps it equal to Alembic's head.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0003"
 
 
 def normalise_url(url: str) -> str:
@@ -135,3 +135,11 @@ def check_schema(engine: Engine) -> None:
             f"ledger database {redact(str(engine.url))} is at schema {current}, this pacsguard "
             f"needs {head}; run 'pacsguard init' to migrate it"
         )
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The integer primary key of the row an INSERT just made."""
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - only for INSERTs without a key
+        raise StoreError("the database returned no id for a new row")
+    return int(key[0])

@@ -1,0 +1,1 @@
+"""Security advisories (CSAF 2.0 and simple alerts), matched against the equipment inventory."""
