@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: system packages, virtual environment, ruff, mypy,
 # pytest. The PostgreSQL server the tests use is started by the tests themselves (on 127.0.0.1,
-# a free port, a password made up for the run) and stopped when they end.
+# a free port, a password made up for the run) and stopped when they end; so are the DICOM
+# peers (dcmtk's storescp, Orthanc), on 127.0.0.1 and free ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v storescp >/dev/null 2>&1 || need+=(dcmtk)         # real DICOM peers for discover
+[ -x /usr/sbin/Orthanc ] || need+=(orthanc)
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -25,20 +25,34 @@ app = typer.Typer(help="Security advisories (CSAF 2.0, simple alerts) and the ma
 @app.command("import")
 @friendly
 def import_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="CSAF 2.0 .json files, alert .yaml/.csv "
-                                                "files, or folders of them.")],
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="CSAF 2.0 .json files, alert .yaml/.csv files, or folders of them.")] = None,
+    feed: Annotated[list[str] | None, typer.Option(
+        help="A CSAF provider's provider-metadata.json URL (HTTPS): its ROLIE feeds are "
+        "followed and every document's hash checked. Repeatable.")] = None,
+    ca_file: Annotated[Path | None, typer.Option(
+        help="CA certificates (PEM) to verify the feed's HTTPS server with, instead of the "
+        "system's.")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Validate and import advisories; a bad document is rejected whole, with the reason."""
+    from itertools import chain
+
+    from pacsguard.advisories.feed import import_feed
     from pacsguard.advisories.store import Imported, import_paths
 
+    paths, feed = paths or [], feed or []
+    if not paths and not feed:
+        raise ConfigError("give advisory files or folders, or --feed URL")
     for p in paths:
         if not p.exists():
             raise ConfigError(f"{p} does not exist")
     ledger, _, _ = workspace(data_dir).open_ledger()
     counts: Counter[str] = Counter()
     warned = 0
-    for r in import_paths(ledger.engine, paths):
+    results = chain(import_paths(ledger.engine, paths),
+                    *(import_feed(ledger.engine, url, ca_file) for url in feed))
+    for r in results:
         counts[r.outcome] += 1
         if r.outcome is Imported.REJECTED:
             err_console.print(f"[red]rejected[/] {r.detail}", highlight=False)
@@ -51,8 +65,12 @@ def import_cmd(
                   f"{counts[Imported.REVISION]} new revisions, {counts[Imported.UNCHANGED]} "
                   f"already imported, {counts[Imported.REJECTED]} rejected"
                   + (f"; {warned} with warnings" if warned else ""), highlight=False)
+    if feed:
+        err_console.print("feed documents were checked against their published hashes; "
+                          "OpenPGP signatures (.asc) are not checked yet", highlight=False)
     if total == 0:
-        raise ConfigError("no advisory files found (.json, .yaml, .yml, .csv)")
+        raise ConfigError("no advisories found (.json, .yaml, .yml, .csv files or feed "
+                          "entries)")
     if counts[Imported.REJECTED]:
         sys.exit(1)
 

@@ -141,3 +141,38 @@ def import_cmd(source: Annotated[Path, typer.Argument(help="Asset register CSV (
     r = import_csv(ledger.engine, data, str(source))
     print(f"{r.updated} machines updated, {r.created} new machines created from the register, "
           f"{r.unchanged} unchanged")
+
+
+@friendly
+def discover_cmd(
+    targets: Annotated[list[str], typer.Argument(help="HOST:PORT of each DICOM node to ask "
+                                                 "(only these are contacted).")],
+    called_aet: Annotated[str, typer.Option(help="Called AE title to ask for.")] = "ANY-SCP",
+    tls_port: Annotated[int | None, typer.Option(help="Also look for TLS on this port "
+                                                 "(default: the target's own).")] = None,
+    timeout: Annotated[float, typer.Option(min=0.5, max=60, help="Seconds per step.")] = 5.0,
+    data_dir: DataDir = None, output_format: Format = "table",
+) -> None:
+    """Ask named DICOM nodes who they are: association and C-ECHO (is any calling AE title
+    accepted?), implementation class UID and version, TLS; record them in the inventory."""
+    from pacsguard.inventory.active import parse_target, probe, remember
+
+    check_format(output_format)
+    parsed = [parse_target(t) for t in targets]  # all refused before any is contacted
+    ledger, _, _ = workspace(data_dir).open_ledger()
+    rows = []
+    for t in parsed:
+        p = probe(t, called_aet, timeout, tls_port)
+        mid = remember(ledger.engine, p)
+        rows.append(dataclasses.asdict(p) | {"machine_id": mid, "findings": p.findings()})
+    emit(rows, [("target", "target"), ("accepted", "accepted"),
+                ("any_calling_aet", "any calling AE"), ("implementation", "implementation"),
+                ("version", "version"), ("implementation_class_uid", "class UID"),
+                ("implementation_version_name", "version name"), ("echo_status", "C-ECHO"),
+                ("tls", "TLS"), ("tls_detail", "TLS detail"), ("findings", "findings"),
+                ("machine_id", "machine id")],
+         output_format, title=f"{len(rows)} DICOM nodes asked",
+         table_columns=["target", "accepted", "any_calling_aet", "implementation", "version",
+                        "tls", "findings"])
+    if any(not r["reachable"] for r in rows):
+        sys.exit(1)

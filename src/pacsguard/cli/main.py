@@ -20,6 +20,7 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(inventory.app, name="inventory")
 app.add_typer(alerts.app, name="alerts")
 reports.register(app)
+app.command("discover")(inventory.discover_cmd)
 demo.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -218,3 +218,15 @@ machine_register = Table(
     Column("notes", Text, nullable=False),
     Column("updated_at", String(32), nullable=False),
 )
+
+discoveries = Table(
+    "discoveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("machine_id", Integer, ForeignKey("machines.id"), nullable=True),
+    Column("result", Text, nullable=False),  # JSON: everything the probe saw
+)

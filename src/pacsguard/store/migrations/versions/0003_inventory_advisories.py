@@ -138,9 +138,20 @@ def upgrade() -> None:
         sa.Column("notes", sa.Text, nullable=False),
         sa.Column("updated_at", sa.String(32), nullable=False),
     )
+    op.create_table(
+        "discoveries",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("target", sa.Text, nullable=False),
+        sa.Column("address", sa.Text, nullable=False),
+        sa.Column("port", sa.Integer, nullable=False),
+        sa.Column("at", sa.String(32), nullable=False),
+        sa.Column("machine_id", sa.Integer, sa.ForeignKey("machines.id"), nullable=True),
+        sa.Column("result", sa.Text, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("discoveries")
     op.drop_table("machine_register")
     op.drop_table("reviews")
     op.drop_table("match_seen")

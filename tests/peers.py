@@ -1,0 +1,125 @@
+"""Real DICOM peers for the tests, on 127.0.0.1 and free ports (see ../shared/PEERS.md):
+dcmtk's storescp (plain or TLS) and Orthanc. Each is stopped, and its port released, when the
+``with`` block ends. scripts/test.sh installs both (apt packages dcmtk and orthanc)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ORTHANC = "/usr/sbin/Orthanc"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _need(binary: str) -> str:
+    path = shutil.which(binary) or (binary if os.access(binary, os.X_OK) else None)
+    if path is None:
+        pytest.fail(f"{binary} is missing: run scripts/test.sh, which installs dcmtk and orthanc")
+    return path
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"peer exited early ({proc.returncode}): {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"peer not listening on {port} after 30 s: {log.read_text()[-2000:]}")
+
+
+@contextmanager
+def _running(cmd: list[str], port: int, workdir: Path) -> Iterator[int]:
+    log = workdir / "peer.log"
+    env = {**os.environ, "TCP_NODELAY": "1"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                cwd=workdir, start_new_session=True)
+    try:
+        _wait_listening(port, proc, log)
+        yield port
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@contextmanager
+def storescp(workdir: Path, aet: str = "STORESCP",
+             tls: tuple[Path, Path] | None = None) -> Iterator[int]:
+    """dcmtk's storescp; with ``tls=(key, cert)`` it speaks only TLS (anonymous clients
+    allowed: +tla is not given, so a client certificate is not required: -ic)."""
+    port = free_port()
+    out = workdir / "received"
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [_need("storescp"), "-aet", aet, "-od", str(out)]
+    if tls is not None:
+        cmd += ["+tls", str(tls[0]), str(tls[1]), "-ic"]
+    with _running([*cmd, str(port)], port, workdir) as p:
+        yield p
+
+
+@contextmanager
+def orthanc(workdir: Path, aet: str = "ORTHANC", check_called_aet: bool = True,
+            ) -> Iterator[int]:
+    port, http = free_port(), free_port()
+    db = workdir / "orthanc-db"
+    db.mkdir(parents=True, exist_ok=True)
+    config = {"Name": "pacsguard-test", "StorageDirectory": str(db), "IndexDirectory": str(db),
+              "Plugins": [], "HttpPort": http, "DicomPort": port, "DicomAet": aet,
+              "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
+              "RegisteredUsers": {"test": os.urandom(8).hex()},
+              "DicomCheckCalledAet": check_called_aet}
+    (workdir / "orthanc.json").write_text(json.dumps(config))
+    with _running([_need(ORTHANC), str(workdir / "orthanc.json")], port, workdir) as p:
+        yield p
+
+
+def make_tls_pair(workdir: Path, days: int = 30) -> tuple[Path, Path]:
+    """A self-signed server certificate for 127.0.0.1 and its key (PEM); (key, cert)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pacsguard-test-scp")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_path, cert_path = workdir / "server.key", workdir / "server.crt"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
