@@ -101,6 +101,7 @@ def orthanc(workdir: Path, aet: str = "ORTHANC", check_called_aet: bool = True,
 
 def make_tls_pair(workdir: Path, days: int = 30) -> tuple[Path, Path]:
     """A self-signed server certificate for 127.0.0.1 and its key (PEM); (key, cert)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pacsguard.cli import alerts, demo, integrity, inventory, ledger, reports
+from pacsguard.cli import alerts, demo, gateway, integrity, inventory, ledger, reports
 
 app = typer.Typer(
     name="pacsguard",
@@ -19,6 +19,7 @@ integrity.register(app)
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(inventory.app, name="inventory")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(gateway.app, name="gateway")
 reports.register(app)
 app.command("discover")(inventory.discover_cmd)
 demo.register(app)

@@ -1,0 +1,67 @@
+"""``pacsguard gateway``: the DICOM integrity gateway between modalities and the PACS."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pacsguard.cli.common import err_console, friendly, workspace
+
+app = typer.Typer(help="The integrity gateway: record every image before acknowledging it.",
+                  no_args_is_help=True)
+
+ConfigFile = Annotated[Path, typer.Option("--config", help="The gateway's TOML configuration "
+                                          "(see docs/gateway.md).")]
+
+
+@app.command("check-config")
+@friendly
+def check_config_cmd(config: ConfigFile) -> None:
+    """Validate the configuration file and say what it would do."""
+    from pacsguard.gateway.config import load_config
+
+    cfg = load_config(config)
+    g = cfg.gateway
+    transport = "DICOM TLS" if cfg.tls else "plain TCP (explicitly allowed)"
+    if cfg.tls and g.allow_plain_tcp:
+        transport = "DICOM TLS"
+    print(f"{config}: valid. AE title {g.ae_title} on {g.listen_address}:{g.port} over "
+          f"{transport}; {len(cfg.sender)} allowed senders; spool {g.spool_dir}")
+
+
+@app.command("run")
+@friendly
+def run_cmd(config: ConfigFile) -> None:
+    """Receive images: fingerprint, append to the ledger and spool durably before answering
+    Success. Stops gracefully on SIGTERM or Ctrl-C, finishing the stores in flight."""
+    from pacsguard.gateway.config import load_config
+    from pacsguard.gateway.server import AuditLog, Receiver
+
+    cfg = load_config(config)
+    ledger, profile, attr_key = workspace(cfg.gateway.data_dir).open_ledger()
+    audit = AuditLog(cfg.gateway.audit_log)
+    receiver = Receiver(cfg, ledger, profile, attr_key, audit)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    receiver.start()
+    g = cfg.gateway
+    err_console.print(f"gateway {g.ae_title} listening on {g.listen_address}:{g.port} "
+                      f"({'TLS' if cfg.tls else 'plain TCP'}); audit log {g.audit_log}",
+                      highlight=False)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        receiver.stop()
+        audit.close()
+        ledger.engine.dispose()
+        err_console.print("gateway stopped", highlight=False)

@@ -1,0 +1,1 @@
+"""The integrity gateway: records every image as it arrives, before acknowledging it."""

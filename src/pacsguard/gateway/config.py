@@ -1,0 +1,163 @@
+"""The gateway's one configuration file (TOML), validated with clear errors (docs/gateway.md).
+
+    [gateway]
+    ae_title = "PACSGUARD"            # the called AE title modalities must use
+    listen_address = "127.0.0.1"      # loopback unless configured
+    port = 11112
+    spool_dir = "/var/lib/pacsguard/spool"
+    spool_max_bytes = 50_000_000_000  # refuse (0xA700) beyond this; optional
+    min_free_bytes = 1_000_000_000    # refuse when the spool's disk has less free; optional
+    audit_log = "/var/log/pacsguard/audit.jsonl"
+    data_dir = "/var/lib/pacsguard"   # the ledger's data directory (optional: the default)
+    allow_plain_tcp = false           # plain TCP only when this says so
+
+    [tls]                             # DICOM TLS (PS3.15 BCP 195): required unless plain allowed
+    certificate = "server.crt"
+    private_key = "server.key"
+    client_ca = "ca.crt"              # optional: then every client needs a certificate it signed
+
+    [[sender]]                        # the allow-list: who may send, and from where
+    ae_title = "CT01"
+    addresses = ["10.1.2.3", "10.1.4.0/24"]
+
+Unknown keys are errors (a typo must not silently drop a setting); every error names the key.
+Relative paths are relative to the configuration file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pacsguard.errors import ConfigError
+
+
+def _aet(value: str) -> str:
+    v = value.strip()
+    if not v or len(v) > 16 or "\\" in v or not v.isprintable():
+        raise ValueError("an AE title is 1 to 16 printable characters, no backslash")
+    return v
+
+
+AETitle = Annotated[str, AfterValidator(_aet)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sender(_Strict):
+    ae_title: AETitle
+    addresses: list[str] = Field(min_length=1)
+
+    @field_validator("addresses")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for a in v:
+            try:
+                ipaddress.ip_network(a, strict=False)
+            except ValueError:
+                raise ValueError(f"{a!r} is not an IP address or network") from None
+        return v
+
+    def allows(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in ipaddress.ip_network(a, strict=False) for a in self.addresses)
+
+
+class Tls(_Strict):
+    certificate: Path
+    private_key: Path
+    client_ca: Path | None = None
+
+
+class Gateway(_Strict):
+    ae_title: AETitle
+    listen_address: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    spool_dir: Path
+    spool_max_bytes: int | None = Field(default=None, gt=0)
+    min_free_bytes: int = Field(default=0, ge=0)
+    audit_log: Path
+    data_dir: Path | None = None
+    allow_plain_tcp: bool = False
+
+    @field_validator("listen_address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError("must be an IP address (127.0.0.1 for loopback only)") from None
+        return v
+
+
+class GatewayConfig(_Strict):
+    gateway: Gateway
+    tls: Tls | None = None
+    sender: list[Sender] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _transport(self) -> GatewayConfig:
+        if self.tls is None and not self.gateway.allow_plain_tcp:
+            raise ValueError("no [tls] section: set gateway.allow_plain_tcp = true to accept "
+                             "plain TCP explicitly, or configure [tls]")
+        titles = [s.ae_title for s in self.sender]
+        dup = sorted({t for t in titles if titles.count(t) > 1})
+        if dup:
+            raise ValueError(f"sender {dup[0]!r} is listed more than once")
+        return self
+
+    def sender_for(self, ae_title: str) -> Sender | None:
+        return next((s for s in self.sender if s.ae_title == ae_title.strip()), None)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(top level)"
+
+
+def load_config(path: Path) -> GatewayConfig:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the gateway configuration ({exc.strerror})"
+                          ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        cfg = GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{_where(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{path}: " + "; ".join(problems)) from None
+    base = path.resolve().parent
+
+    def rel(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else base / p)
+
+    g = cfg.gateway
+    gateway = g.model_copy(update={"spool_dir": rel(g.spool_dir), "audit_log": rel(g.audit_log),
+                                   "data_dir": rel(g.data_dir)})
+    tls = None if cfg.tls is None else cfg.tls.model_copy(update={
+        "certificate": rel(cfg.tls.certificate), "private_key": rel(cfg.tls.private_key),
+        "client_ca": rel(cfg.tls.client_ca)})
+    return cfg.model_copy(update={"gateway": gateway, "tls": tls})

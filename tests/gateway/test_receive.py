@@ -1,0 +1,246 @@
+"""The gateway's receiving side against dcmtk's storescu and echoscu on 127.0.0.1: recorded
+and spooled before Success, allow-list and called AE title enforced at association time,
+a full spool refused, an audit log without patient data, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pacsguard.errors import ConfigError
+from pacsguard.gateway.config import load_config
+from pacsguard.workspace import Workspace
+from tests.fleet import OPTIMA_CT, write_images
+from tests.peers import free_port
+
+PATIENT_NAMES = ("Doe^Jane", "Smith^John", "Brown^Alex")
+
+
+@dataclass
+class Gateway:
+    port: int
+    home: Path
+    spool: Path
+    audit: Path
+    proc: subprocess.Popen[bytes]
+
+    def audit_events(self) -> list[dict[str, object]]:
+        if not self.audit.exists():
+            return []
+        return [json.loads(x) for x in self.audit.read_text().splitlines()]
+
+    def ledger_uids(self) -> set[str]:
+        ledger, _, _ = Workspace(self.home).open_ledger(read_only=True)
+        try:
+            return {s.entry.fingerprint.sop_instance_uid for s, _, _ in ledger.iter_entries()}
+        finally:
+            ledger.engine.dispose()
+
+    def queued(self) -> list[Path]:
+        return sorted((self.spool / "queue").iterdir())
+
+
+def _config(tmp: Path, port: int, extra: str = "", tls: str = "") -> Path:
+    cfg = tmp / "gateway.toml"
+    cfg.write_text(f"""
+[gateway]
+ae_title = "PACSGUARD"
+listen_address = "127.0.0.1"
+port = {port}
+spool_dir = "spool"
+audit_log = "audit.jsonl"
+data_dir = "home"
+allow_plain_tcp = {"false" if tls else "true"}
+{extra}
+{tls}
+
+[[sender]]
+ae_title = "CT01"
+addresses = ["127.0.0.1"]
+
+[[sender]]
+ae_title = "CT02"
+addresses = ["10.9.9.9/32"]
+""")
+    return cfg
+
+
+@pytest.fixture
+def start_gateway(tmp_path: Path) -> Iterator[object]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(extra: str = "", tls: str = "") -> Gateway:
+        port = free_port()
+        cfg = _config(tmp_path, port, extra, tls)
+        home = tmp_path / "home"
+        if not (home / "pacsguard.toml").exists():
+            Workspace(home).init(origin="gw.test/ledger")
+        log = (tmp_path / "gateway.log").open("ab")
+        proc = subprocess.Popen([sys.executable, "-m", "pacsguard.cli.main", "gateway", "run",
+                                 "--config", str(cfg)], stdout=log, stderr=log)
+        procs.append(proc)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail((tmp_path / "gateway.log").read_text())
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        return Gateway(port, home, tmp_path / "spool", tmp_path / "audit.jsonl", proc)
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _echo(port: int, calling: str, called: str = "PACSGUARD") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([shutil.which("echoscu") or "echoscu", "-to", "5", "-aet", calling,
+                           "-aec", called, "127.0.0.1", str(port)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def _storescu(port: int, folder: Path, calling: str = "CT01") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([shutil.which("storescu") or "storescu", "-to", "10", "-aet", calling,
+                           "-aec", "PACSGUARD", "+sd", "+r", "127.0.0.1", str(port),
+                           str(folder)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TCP_NODELAY": "1"})
+
+
+def _uids(folder: Path) -> set[str]:
+    from pydicom import dcmread
+
+    return {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+            for p in folder.rglob("*.dcm")}
+
+
+def test_images_from_an_allowed_sender_are_recorded_and_spooled_before_success(
+        start_gateway: object, tmp_path: Path) -> None:
+    gw = start_gateway()  # type: ignore[operator]
+    images = tmp_path / "modality"
+    write_images(images, OPTIMA_CT, 12)
+    r = _storescu(gw.port, images)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert gw.ledger_uids() == _uids(images)
+    assert len(gw.queued()) == 12
+    events = gw.audit_events()
+    closed = [e for e in events if e["event"] == "association_closed"
+              and e["calling_aet"] == "CT01" and e["stored"]]
+    assert closed and closed[-1]["stored"] == 12 and closed[-1]["failed"] == 0
+    text = gw.audit.read_text()
+    assert not any(name in text for name in PATIENT_NAMES)
+    assert "PatientID" not in text
+    # sent again: nothing new in the ledger (same content), still acknowledged
+    assert _storescu(gw.port, images).returncode == 0
+    assert len(gw.ledger_uids()) == 12
+
+
+@pytest.mark.parametrize(("calling", "called", "reason"), [
+    ("INTRUDER", "PACSGUARD", "calling AE title not on the allow-list"),
+    ("CT02", "PACSGUARD", "not allowed from this address"),
+    ("CT01", "SOMEONE-ELSE", "called AE title is not the gateway's"),
+])
+def test_unknown_callers_and_wrong_called_titles_are_rejected_and_audited(
+        start_gateway: object, calling: str, called: str, reason: str) -> None:
+    gw = start_gateway()  # type: ignore[operator]
+    r = _echo(gw.port, calling, called)
+    assert r.returncode != 0
+    assert "Rejected" in r.stdout + r.stderr or "rejected" in r.stdout + r.stderr
+    rejected = [e for e in gw.audit_events() if e["event"] == "association_rejected"]
+    assert rejected and rejected[-1]["calling_aet"] == calling
+    assert reason in str(rejected[-1]["reason"])
+    assert rejected[-1]["address"] == "127.0.0.1"
+
+
+def test_a_full_spool_is_refused_never_acknowledged(start_gateway: object,
+                                                     tmp_path: Path) -> None:
+    images = tmp_path / "modality"
+    paths = write_images(images, OPTIMA_CT, 6)
+    size = max(p.stat().st_size for p in paths)
+    gw = start_gateway(f"spool_max_bytes = {int(size * 3.5)}")  # type: ignore[operator]
+    r = _storescu(gw.port, images)
+    out = r.stdout + r.stderr
+    assert "Out of Resources" in out or "0xa700" in out.lower() or r.returncode != 0
+    queued = gw.queued()
+    assert len(queued) == 3
+    # exactly the acknowledged (queued) instances are in the ledger; the refused one is not
+    from pydicom import dcmread
+
+    assert gw.ledger_uids() == {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+                                for p in queued}
+    refused = [e for e in gw.audit_events() if e["event"] == "store_refused"]
+    assert refused and "spool full" in str(refused[0]["reason"])  # storescu stops there
+
+
+def test_dicom_tls_with_dcmtk_and_client_certificates(start_gateway: object,
+                                                       tmp_path: Path) -> None:
+    from tests.peers import make_tls_pair
+
+    server_key, server_crt = make_tls_pair(tmp_path / "server")
+    client_key, client_crt = make_tls_pair(tmp_path / "client")
+    stranger_key, stranger_crt = make_tls_pair(tmp_path / "stranger")
+    gw = start_gateway(tls=f"[tls]\ncertificate = '{server_crt}'\nprivate_key = "  # type: ignore[operator]
+                       f"'{server_key}'\nclient_ca = '{client_crt}'\n")
+    images = tmp_path / "modality"
+    write_images(images, OPTIMA_CT, 3)
+    storescu = shutil.which("storescu") or "storescu"
+    base = [storescu, "-to", "10", "-aet", "CT01", "-aec", "PACSGUARD"]
+    ok = subprocess.run([*base, "+tls", str(client_key), str(client_crt), "+cf", str(server_crt),
+                         "+sd", "+r", "127.0.0.1", str(gw.port), str(images)],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert gw.ledger_uids() == _uids(images)
+    # a client whose certificate the gateway does not trust, and plain TCP, get nothing in
+    bad = subprocess.run([*base, "+tls", str(stranger_key), str(stranger_crt), "+cf",
+                          str(server_crt), "+sd", "+r", "127.0.0.1", str(gw.port),
+                          str(images)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0
+    assert _echo(gw.port, "CT01").returncode != 0
+    assert len(gw.queued()) == 3
+
+
+def test_sigterm_stops_gracefully(start_gateway: object) -> None:
+    gw = start_gateway()  # type: ignore[operator]
+    gw.proc.send_signal(signal.SIGTERM)
+    assert gw.proc.wait(timeout=30) == 0
+    assert gw.audit_events()[-1]["event"] == "gateway_stopped"
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ("[gateway]\nae_title='A'\nport=104\nspool_dir='s'\naudit_log='a'\n",
+     "no \\[tls\\] section: set gateway.allow_plain_tcp = true"),
+    ("[gateway]\nae_title='A'\nport=104\nspool_dir='s'\naudit_log='a'\nallow_plain_tcp=true\n"
+     "colour='red'\n", "gateway.colour: Extra inputs are not permitted"),
+    ("[gateway]\nae_title='THIS-TITLE-IS-TOO-LONG'\nport=104\nspool_dir='s'\naudit_log='a'\n"
+     "allow_plain_tcp=true\n", "gateway.ae_title: Value error, an AE title is 1 to 16"),
+    ("[gateway]\nae_title='A'\nport=70000\nspool_dir='s'\naudit_log='a'\nallow_plain_tcp=true\n",
+     "gateway.port: Input should be less than or equal to 65535"),
+    ("[gateway]\nae_title='A'\nport=104\nspool_dir='s'\naudit_log='a'\nallow_plain_tcp=true\n"
+     "[[sender]]\nae_title='CT'\naddresses=['not-an-ip']\n",
+     r"sender\[1\].addresses: Value error, 'not-an-ip' is not an IP"),
+    ("[gateway\n", "not valid TOML"),
+])
+def test_a_bad_configuration_names_the_key_and_the_problem(tmp_path: Path, body: str,
+                                                           reason: str) -> None:
+    cfg = tmp_path / "g.toml"
+    cfg.write_text(body)
+    with pytest.raises(ConfigError, match=reason):
+        load_config(cfg)
