@@ -15,7 +15,9 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,20 +85,44 @@ def storescp(workdir: Path, aet: str = "STORESCP",
         yield p
 
 
+@dataclass(frozen=True)
+class OrthancPeer:
+    port: int
+    http_port: int
+    user: str
+    password: str
+
+    def rest(self, path: str, method: str = "GET") -> Any:
+        """Orthanc's REST API on 127.0.0.1 (JSON answer, or None for an empty one)."""
+        import base64
+        import urllib.request
+
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method=method)
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            body = resp.read()
+        return json.loads(body) if body.strip() else None
+
+    def count(self) -> int:
+        return int(self.rest("/statistics")["CountInstances"])
+
+
 @contextmanager
 def orthanc(workdir: Path, aet: str = "ORTHANC", check_called_aet: bool = True,
-            ) -> Iterator[int]:
-    port, http = free_port(), free_port()
+            port: int | None = None) -> Iterator[OrthancPeer]:
+    port, http = port or free_port(), free_port()
+    password = os.urandom(8).hex()
     db = workdir / "orthanc-db"
     db.mkdir(parents=True, exist_ok=True)
     config = {"Name": "pacsguard-test", "StorageDirectory": str(db), "IndexDirectory": str(db),
               "Plugins": [], "HttpPort": http, "DicomPort": port, "DicomAet": aet,
               "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
-              "RegisteredUsers": {"test": os.urandom(8).hex()},
+              "RegisteredUsers": {"test": password},
               "DicomCheckCalledAet": check_called_aet}
     (workdir / "orthanc.json").write_text(json.dumps(config))
-    with _running([_need(ORTHANC), str(workdir / "orthanc.json")], port, workdir) as p:
-        yield p
+    with _running([_need(ORTHANC), str(workdir / "orthanc.json")], port, workdir):
+        yield OrthancPeer(port, http, "test", password)
 
 
 def make_tls_pair(workdir: Path, days: int = 30) -> tuple[Path, Path]:

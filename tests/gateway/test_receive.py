@@ -4,132 +4,17 @@ a full spool refused, an audit log without patient data, graceful SIGTERM."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pacsguard.errors import ConfigError
 from pacsguard.gateway.config import load_config
-from pacsguard.workspace import Workspace
 from tests.fleet import OPTIMA_CT, write_images
-from tests.peers import free_port
-
-PATIENT_NAMES = ("Doe^Jane", "Smith^John", "Brown^Alex")
-
-
-@dataclass
-class Gateway:
-    port: int
-    home: Path
-    spool: Path
-    audit: Path
-    proc: subprocess.Popen[bytes]
-
-    def audit_events(self) -> list[dict[str, object]]:
-        if not self.audit.exists():
-            return []
-        return [json.loads(x) for x in self.audit.read_text().splitlines()]
-
-    def ledger_uids(self) -> set[str]:
-        ledger, _, _ = Workspace(self.home).open_ledger(read_only=True)
-        try:
-            return {s.entry.fingerprint.sop_instance_uid for s, _, _ in ledger.iter_entries()}
-        finally:
-            ledger.engine.dispose()
-
-    def queued(self) -> list[Path]:
-        return sorted((self.spool / "queue").iterdir())
-
-
-def _config(tmp: Path, port: int, extra: str = "", tls: str = "") -> Path:
-    cfg = tmp / "gateway.toml"
-    cfg.write_text(f"""
-[gateway]
-ae_title = "PACSGUARD"
-listen_address = "127.0.0.1"
-port = {port}
-spool_dir = "spool"
-audit_log = "audit.jsonl"
-data_dir = "home"
-allow_plain_tcp = {"false" if tls else "true"}
-{extra}
-{tls}
-
-[[sender]]
-ae_title = "CT01"
-addresses = ["127.0.0.1"]
-
-[[sender]]
-ae_title = "CT02"
-addresses = ["10.9.9.9/32"]
-""")
-    return cfg
-
-
-@pytest.fixture
-def start_gateway(tmp_path: Path) -> Iterator[object]:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(extra: str = "", tls: str = "") -> Gateway:
-        port = free_port()
-        cfg = _config(tmp_path, port, extra, tls)
-        home = tmp_path / "home"
-        if not (home / "pacsguard.toml").exists():
-            Workspace(home).init(origin="gw.test/ledger")
-        log = (tmp_path / "gateway.log").open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "pacsguard.cli.main", "gateway", "run",
-                                 "--config", str(cfg)], stdout=log, stderr=log)
-        procs.append(proc)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail((tmp_path / "gateway.log").read_text())
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        return Gateway(port, home, tmp_path / "spool", tmp_path / "audit.jsonl", proc)
-
-    yield start
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-
-def _echo(port: int, calling: str, called: str = "PACSGUARD") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([shutil.which("echoscu") or "echoscu", "-to", "5", "-aet", calling,
-                           "-aec", called, "127.0.0.1", str(port)],
-                          capture_output=True, text=True, timeout=30)
-
-
-def _storescu(port: int, folder: Path, calling: str = "CT01") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([shutil.which("storescu") or "storescu", "-to", "10", "-aet", calling,
-                           "-aec", "PACSGUARD", "+sd", "+r", "127.0.0.1", str(port),
-                           str(folder)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "TCP_NODELAY": "1"})
-
-
-def _uids(folder: Path) -> set[str]:
-    from pydicom import dcmread
-
-    return {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID)
-            for p in folder.rglob("*.dcm")}
+from tests.gateway.conftest import PATIENT_NAMES, echo, storescu, uids
 
 
 def test_images_from_an_allowed_sender_are_recorded_and_spooled_before_success(
@@ -137,9 +22,9 @@ def test_images_from_an_allowed_sender_are_recorded_and_spooled_before_success(
     gw = start_gateway()  # type: ignore[operator]
     images = tmp_path / "modality"
     write_images(images, OPTIMA_CT, 12)
-    r = _storescu(gw.port, images)
+    r = storescu(gw.port, images)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert gw.ledger_uids() == _uids(images)
+    assert gw.ledger_uids() == uids(images)
     assert len(gw.queued()) == 12
     events = gw.audit_events()
     closed = [e for e in events if e["event"] == "association_closed"
@@ -149,7 +34,7 @@ def test_images_from_an_allowed_sender_are_recorded_and_spooled_before_success(
     assert not any(name in text for name in PATIENT_NAMES)
     assert "PatientID" not in text
     # sent again: nothing new in the ledger (same content), still acknowledged
-    assert _storescu(gw.port, images).returncode == 0
+    assert storescu(gw.port, images).returncode == 0
     assert len(gw.ledger_uids()) == 12
 
 
@@ -161,7 +46,7 @@ def test_images_from_an_allowed_sender_are_recorded_and_spooled_before_success(
 def test_unknown_callers_and_wrong_called_titles_are_rejected_and_audited(
         start_gateway: object, calling: str, called: str, reason: str) -> None:
     gw = start_gateway()  # type: ignore[operator]
-    r = _echo(gw.port, calling, called)
+    r = echo(gw.port, calling, called)
     assert r.returncode != 0
     assert "Rejected" in r.stdout + r.stderr or "rejected" in r.stdout + r.stderr
     rejected = [e for e in gw.audit_events() if e["event"] == "association_rejected"]
@@ -176,7 +61,7 @@ def test_a_full_spool_is_refused_never_acknowledged(start_gateway: object,
     paths = write_images(images, OPTIMA_CT, 6)
     size = max(p.stat().st_size for p in paths)
     gw = start_gateway(f"spool_max_bytes = {int(size * 3.5)}")  # type: ignore[operator]
-    r = _storescu(gw.port, images)
+    r = storescu(gw.port, images)
     out = r.stdout + r.stderr
     assert "Out of Resources" in out or "0xa700" in out.lower() or r.returncode != 0
     queued = gw.queued()
@@ -207,13 +92,13 @@ def test_dicom_tls_with_dcmtk_and_client_certificates(start_gateway: object,
                          "+sd", "+r", "127.0.0.1", str(gw.port), str(images)],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert gw.ledger_uids() == _uids(images)
+    assert gw.ledger_uids() == uids(images)
     # a client whose certificate the gateway does not trust, and plain TCP, get nothing in
     bad = subprocess.run([*base, "+tls", str(stranger_key), str(stranger_crt), "+cf",
                           str(server_crt), "+sd", "+r", "127.0.0.1", str(gw.port),
                           str(images)], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0
-    assert _echo(gw.port, "CT01").returncode != 0
+    assert echo(gw.port, "CT01").returncode != 0
     assert len(gw.queued()) == 3
 
 

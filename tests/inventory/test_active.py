@@ -63,9 +63,9 @@ def test_a_dcmtk_node_is_identified_and_matched_against_a_dcmtk_alert(
 
 
 def test_orthanc_rejects_a_wrong_called_ae_title_with_the_reason(tmp_path: Path) -> None:
-    with orthanc(tmp_path, aet="ORTHANC") as port:
-        wrong = probe(parse_target(f"127.0.0.1:{port}"), called_aet="NOT-ME", timeout=5)
-        right = probe(parse_target(f"127.0.0.1:{port}"), called_aet="ORTHANC", timeout=5)
+    with orthanc(tmp_path, aet="ORTHANC") as peer:
+        wrong = probe(parse_target(f"127.0.0.1:{peer.port}"), called_aet="NOT-ME", timeout=5)
+        right = probe(parse_target(f"127.0.0.1:{peer.port}"), called_aet="ORTHANC", timeout=5)
     assert wrong.reachable and wrong.dicom and not wrong.accepted
     assert "Called AE title not recognised" in wrong.reject
     assert right.accepted and right.implementation == "DCMTK"  # Orthanc answers as DCMTK

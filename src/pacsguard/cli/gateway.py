@@ -39,12 +39,23 @@ def run_cmd(config: ConfigFile) -> None:
     """Receive images: fingerprint, append to the ledger and spool durably before answering
     Success. Stops gracefully on SIGTERM or Ctrl-C, finishing the stores in flight."""
     from pacsguard.gateway.config import load_config
+    from pacsguard.gateway.forward import Forwarder
     from pacsguard.gateway.server import AuditLog, Receiver
 
     cfg = load_config(config)
     ledger, profile, attr_key = workspace(cfg.gateway.data_dir).open_ledger()
     audit = AuditLog(cfg.gateway.audit_log)
     receiver = Receiver(cfg, ledger, profile, attr_key, audit)
+    status_dir = cfg.gateway.spool_dir / "status"
+    status_dir.mkdir(parents=True, exist_ok=True)
+    forwarders = [Forwarder(d, receiver.spool, audit, cfg.gateway.ae_title, status_dir)
+                  for d in cfg.destination]
+
+    def wake_all() -> None:
+        for f in forwarders:
+            f.wake()
+
+    receiver.on_queued = wake_all
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -53,6 +64,8 @@ def run_cmd(config: ConfigFile) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     receiver.start()
+    for f in forwarders:
+        f.start()
     g = cfg.gateway
     err_console.print(f"gateway {g.ae_title} listening on {g.listen_address}:{g.port} "
                       f"({'TLS' if cfg.tls else 'plain TCP'}); audit log {g.audit_log}",
@@ -62,6 +75,38 @@ def run_cmd(config: ConfigFile) -> None:
             pass
     finally:
         receiver.stop()
+        for f in forwarders:
+            f.stop()
+        for f in forwarders:
+            f.join(timeout=60)
         audit.close()
         ledger.engine.dispose()
         err_console.print("gateway stopped", highlight=False)
+
+
+@app.command("status")
+@friendly
+def status_cmd(config: ConfigFile, output_format: Annotated[str, typer.Option(
+        "--format", help="table, json or csv")] = "table") -> None:
+    """Queue depth, oldest waiting item, dead letters and failures, per destination."""
+    import dataclasses
+
+    from pacsguard.cli.output import check_format, emit
+    from pacsguard.gateway.config import load_config
+    from pacsguard.gateway.forward import queue_status
+
+    check_format(output_format)
+    cfg = load_config(config)
+    rows = [dataclasses.asdict(q) for q in queue_status(cfg.gateway.spool_dir,
+                                                         [d.name for d in cfg.destination])]
+    for r in rows:
+        age = r["oldest_age_s"]
+        r["oldest"] = "" if age is None else f"{age:.0f} s"
+    emit(rows, [("destination", "destination"), ("depth", "waiting"), ("oldest", "oldest"),
+                ("dead_letters", "dead letters"), ("sent", "sent"), ("failures", "failures"),
+                ("last_error", "last error"), ("last_error_at", "at")],
+         output_format, title=f"gateway {cfg.gateway.ae_title} queues")
+    if any(r["dead_letters"] for r in rows) and output_format == "table":
+        err_console.print(f"[bold red]dead letters[/] in {cfg.gateway.spool_dir / 'dead'}: "
+                          "instances that could not be delivered; the audit log says why",
+                          highlight=False)

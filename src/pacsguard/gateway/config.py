@@ -20,6 +20,16 @@
     ae_title = "CT01"
     addresses = ["10.1.2.3", "10.1.4.0/24"]
 
+    [[destination]]                   # where received images go (C-STORE), each on its own
+    name = "pacs"
+    ae_title = "PACS"
+    host = "10.1.9.9"
+    port = 104
+    allow_plain_tcp = false           # or [destination.tls] ca = "pacs-ca.crt" ...
+    max_attempts = 20                 # then the instance moves to the dead-letter area
+    backoff_min_seconds = 1
+    backoff_max_seconds = 300
+
 Unknown keys are errors (a typo must not silently drop a setting); every error names the key.
 Relative paths are relative to the configuration file.
 """
@@ -109,10 +119,38 @@ class Gateway(_Strict):
         return v
 
 
+class DestinationTls(_Strict):
+    ca: Path  # the CA (PEM) that signed the destination's certificate
+    certificate: Path | None = None  # ours, when the destination wants a client certificate
+    private_key: Path | None = None
+
+
+class Destination(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    ae_title: AETitle
+    host: str
+    port: int = Field(ge=1, le=65535)
+    calling_ae_title: AETitle | None = None  # default: the gateway's own AE title
+    tls: DestinationTls | None = None
+    allow_plain_tcp: bool = False
+    max_attempts: int = Field(default=20, ge=1)
+    backoff_min_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _transport(self) -> Destination:
+        if self.tls is None and not self.allow_plain_tcp:
+            raise ValueError(f"destination {self.name!r} has no [destination.tls]: set "
+                             "allow_plain_tcp = true for it to send over plain TCP explicitly")
+        return self
+
+
 class GatewayConfig(_Strict):
     gateway: Gateway
     tls: Tls | None = None
     sender: list[Sender] = Field(default_factory=list)
+    destination: list[Destination] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _transport(self) -> GatewayConfig:
@@ -123,7 +161,14 @@ class GatewayConfig(_Strict):
         dup = sorted({t for t in titles if titles.count(t) > 1})
         if dup:
             raise ValueError(f"sender {dup[0]!r} is listed more than once")
+        names = [d.name for d in self.destination]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"destination {dup[0]!r} is listed more than once")
         return self
+
+    def destination_named(self, name: str) -> Destination | None:
+        return next((d for d in self.destination if d.name == name), None)
 
     def sender_for(self, ae_title: str) -> Sender | None:
         return next((s for s in self.sender if s.ae_title == ae_title.strip()), None)
@@ -160,4 +205,7 @@ def load_config(path: Path) -> GatewayConfig:
     tls = None if cfg.tls is None else cfg.tls.model_copy(update={
         "certificate": rel(cfg.tls.certificate), "private_key": rel(cfg.tls.private_key),
         "client_ca": rel(cfg.tls.client_ca)})
-    return cfg.model_copy(update={"gateway": gateway, "tls": tls})
+    dests = [d if d.tls is None else d.model_copy(update={"tls": d.tls.model_copy(update={
+        "ca": rel(d.tls.ca), "certificate": rel(d.tls.certificate),
+        "private_key": rel(d.tls.private_key)})}) for d in cfg.destination]
+    return cfg.model_copy(update={"gateway": gateway, "tls": tls, "destination": dests})

@@ -8,7 +8,8 @@ For each C-STORE (docs/gateway.md):
 3. fingerprint that file and append it to the ledger (committed: WAL fsync). An instance
    recorded before with the same content appends nothing; with other content it is recorded
    as a superseding entry naming the one it replaces and the sender, never silently;
-4. rename the file into the queue and fsync the directory;
+4. link the file into each destination's queue (``out/<name>/``, or ``held/`` when none is
+   configured) and fsync those folders;
 5. only then answer Success. Any failure on the way answers 0xA700 (the modality retries)
    and leaves no queued file.
 
@@ -30,6 +31,7 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,26 +86,55 @@ class _AssocStats:
 
 
 class Spool:
-    """The durable queue of received instances (``queue/``), with a size limit."""
+    """The durable store of received instances, on one file system:
 
-    def __init__(self, root: Path, max_bytes: int | None, min_free: int) -> None:
-        self.queue = root / "queue"
+    * ``tmp/``: being written; never acknowledged (deleted at start-up);
+    * ``out/<destination>/``: waiting for that destination, one hard link per destination, so
+      the bytes are stored once and each destination removes only its own link;
+    * ``held/``: kept when no destination is configured;
+    * ``dead/<destination>/``: given up on after ``max_attempts``; kept for a person.
+    """
+
+    def __init__(self, root: Path, max_bytes: int | None, min_free: int,
+                 destinations: list[str]) -> None:
+        self.root = root
         self.tmp = root / "tmp"
-        for d in (self.queue, self.tmp):
+        self.held = root / "held"
+        self.destinations = destinations
+        for d in (self.tmp, self.held, *(self.out(n) for n in destinations),
+                  *(self.dead(n) for n in destinations)):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
         for stale in self.tmp.iterdir():  # half-written before a crash: never acknowledged
             stale.unlink()
         self.max_bytes = max_bytes
         self.min_free = min_free
         self._lock = threading.Lock()
-        self.used = sum(p.stat().st_size for p in self.queue.iterdir())
+        self.used = 0
+        self.recount()
+
+    def out(self, name: str) -> Path:
+        return self.root / "out" / name
+
+    def dead(self, name: str) -> Path:
+        return self.root / "dead" / name
+
+    def recount(self) -> int:
+        """Bytes on disk in the spool (each stored file once, however many links)."""
+        seen: dict[int, int] = {}
+        for folder in self.root.rglob("*"):
+            if folder.is_file():
+                st = folder.stat()
+                seen[st.st_ino] = st.st_size
+        with self._lock:
+            self.used = sum(seen.values())
+        return self.used
 
     def reserve(self, n: int) -> str | None:
         """Why ``n`` more bytes cannot be taken, or None (and they are counted)."""
         with self._lock:
             if self.max_bytes is not None and self.used + n > self.max_bytes:
                 return f"spool full ({self.used + n:,} > {self.max_bytes:,} bytes)"
-            free = shutil.disk_usage(self.queue).free
+            free = shutil.disk_usage(self.root).free
             if free - n < self.min_free:
                 return f"spool disk nearly full ({free:,} bytes free)"
             self.used += n
@@ -125,15 +156,37 @@ class Spool:
             os.close(fd)
         return Path(name)
 
-    def commit(self, tmp: Path, name: str) -> Path:
-        final = self.queue / name
-        os.replace(tmp, final)
-        dfd = os.open(self.queue, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-        return final
+    def commit(self, tmp: Path, name: str) -> list[Path]:
+        """Link the written file into every destination's queue (or ``held/``), fsync those
+        folders, drop the temporary name; return the queued paths."""
+        folders = [self.out(n) for n in self.destinations] or [self.held]
+        placed = []
+        for folder in folders:
+            final = folder / name
+            os.link(tmp, final)
+            placed.append(final)
+            fsync_dir(folder)
+        tmp.unlink()
+        return placed
+
+    def remove(self, path: Path) -> None:
+        """Drop one queue link (delivered); the bytes are released with the last link."""
+        size, links = 0, 2
+        with contextlib.suppress(FileNotFoundError):
+            st = path.stat()
+            size, links = st.st_size, st.st_nlink
+        path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+        if links == 1:
+            self.release(size)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _mkstemp(folder: Path) -> tuple[int, str]:
@@ -157,12 +210,14 @@ class Receiver:
         self.attr_key = attr_key
         self.audit = audit
         g = cfg.gateway
-        self.spool = Spool(g.spool_dir, g.spool_max_bytes, g.min_free_bytes)
+        self.spool = Spool(g.spool_dir, g.spool_max_bytes, g.min_free_bytes,
+                           [d.name for d in cfg.destination])
         self._ledger_lock = threading.Lock()
         self._draining = threading.Event()
         self._stats: dict[int, _AssocStats] = {}
         self._server: Any = None
         self._ae: Any = None
+        self.on_queued: Callable[[], None] = lambda: None  # wakes the forwarders
 
     # -- association control ---------------------------------------------------------------
     def _on_open(self, event: Any) -> None:
@@ -251,6 +306,7 @@ class Receiver:
             self._record(fp, calling)
             self.spool.commit(tmp, f"{time.time_ns()}-{fp.file_sha256.hex()[:16]}.dcm")
             tmp = None
+            self.on_queued()
             return SUCCESS
         except (OSError, PacsguardError) as exc:
             self.audit.write("store_failed", calling_aet=calling,

@@ -1,0 +1,90 @@
+"""The gateway forwards to a real Orthanc on 127.0.0.1: everything arrives, a PACS outage
+only delays, an undeliverable instance becomes a dead letter, and `gateway status` says so."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pacsguard.cli.main import app
+from tests.fleet import OPTIMA_CT, write_images
+from tests.gateway.conftest import Gateway, storescu, uids
+from tests.peers import free_port, orthanc
+
+
+def _destination(port: int, ae: str = "ORTHANC", extra: str = "") -> str:
+    return (f'\n[[destination]]\nname = "pacs"\nae_title = "{ae}"\nhost = "127.0.0.1"\n'
+            f"port = {port}\nallow_plain_tcp = true\nbackoff_min_seconds = 0.2\n"
+            f"backoff_max_seconds = 1\ntimeout_seconds = 5\n{extra}")
+
+
+def _wait(predicate: Callable[[], bool], seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+def _waiting(gw: Gateway) -> int:
+    return len(list((gw.spool / "out" / "pacs").iterdir()))
+
+
+def _status(gw: Gateway) -> dict[str, object]:
+    r = CliRunner().invoke(app, ["gateway", "status", "--config",
+                                 str(gw.spool.parent / "gateway.toml"), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout.splitlines()[0])  # type: ignore[no-any-return]
+
+
+def test_images_reach_orthanc_and_the_spool_drains(start_gateway: Callable[..., Gateway],
+                                                   tmp_path: Path) -> None:
+    images = tmp_path / "modality"
+    write_images(images, OPTIMA_CT, 10)
+    with orthanc(tmp_path / "orthanc") as pacs:
+        gw = start_gateway(tail=_destination(pacs.port))
+        r = storescu(gw.port, images)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert _wait(lambda: _waiting(gw) == 0 and pacs.count() == 10)
+        assert gw.ledger_uids() == uids(images)
+        st = _status(gw)
+        assert st["depth"] == 0 and st["dead_letters"] == 0
+        assert _wait(lambda: _status(gw)["sent"] == 10, 10)
+
+
+def test_a_pacs_outage_only_delays_nothing_is_lost_or_doubled(
+        start_gateway: Callable[..., Gateway], tmp_path: Path) -> None:
+    images = tmp_path / "modality"
+    write_images(images, OPTIMA_CT, 8)
+    port = free_port()
+    gw = start_gateway(tail=_destination(port))
+    assert storescu(gw.port, images).returncode == 0  # acknowledged while the PACS is down
+    assert _waiting(gw) == 8
+    assert _wait(lambda: int(str(_status(gw)["failures"])) > 0, 20)
+    assert _status(gw)["depth"] == 8 and _status(gw)["last_error"]
+    with orthanc(tmp_path / "orthanc", port=port) as pacs:
+        assert _wait(lambda: _waiting(gw) == 0 and pacs.count() == 8)
+    assert len(gw.ledger_uids()) == 8
+    ledger_rows = sum(1 for e in gw.audit_events() if e["event"] == "dead_letter")
+    assert ledger_rows == 0
+
+
+def test_an_undeliverable_instance_becomes_a_dead_letter(start_gateway: Callable[..., Gateway],
+                                                         tmp_path: Path) -> None:
+    images = tmp_path / "modality"
+    write_images(images, OPTIMA_CT, 2)
+    with orthanc(tmp_path / "orthanc") as pacs:
+        # Orthanc checks the called AE title: this destination can never be delivered to
+        gw = start_gateway(tail=_destination(pacs.port, ae="WRONG-AE", extra="max_attempts = 2\n"))
+        assert storescu(gw.port, images).returncode == 0
+        assert _wait(lambda: len(list((gw.spool / "dead" / "pacs").iterdir())) == 2, 60)
+        assert pacs.count() == 0
+    dead = [e for e in gw.audit_events() if e["event"] == "dead_letter"]
+    assert len(dead) == 2 and "refused the association" in str(dead[0]["reason"])
+    st = _status(gw)
+    assert st["depth"] == 0 and st["dead_letters"] == 2
