@@ -108,6 +108,11 @@ def start_gateway(tmp_path: Path) -> Iterator[object]:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
+                pytest.fail("the gateway did not stop within 30 s of SIGTERM")
+    bad = [p.returncode for p in procs if p.returncode not in (0, -signal.SIGKILL)]
+    if bad:
+        pytest.fail(f"the gateway exited with {bad}: {(tmp_path / 'gateway.log').read_text()}")
 
 
 def echo(port: int, calling: str, called: str = "PACSGUARD") -> subprocess.CompletedProcess[str]:

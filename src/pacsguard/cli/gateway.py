@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from pacsguard.cli.common import err_console, friendly, workspace
+from pacsguard.errors import PacsguardError
 
 app = typer.Typer(help="The integrity gateway: record every image before acknowledging it.",
                   no_args_is_help=True)
@@ -43,8 +44,17 @@ def run_cmd(config: ConfigFile) -> None:
     from pacsguard.gateway.server import AuditLog, Receiver
 
     cfg = load_config(config)
-    ledger, profile, attr_key = workspace(cfg.gateway.data_dir).open_ledger()
+    ws = workspace(cfg.gateway.data_dir)
+    ledger, profile, attr_key = ws.open_ledger()
     audit = AuditLog(cfg.gateway.audit_log)
+
+    def checkpoint() -> None:
+        """Sign the ledger's head if it grew, keep the copy outside the database."""
+        try:
+            ws.save_checkpoint_copy(ledger.sign_checkpoint())
+        except PacsguardError as exc:
+            audit.write("checkpoint_failed", reason=str(exc))
+
     receiver = Receiver(cfg, ledger, profile, attr_key, audit)
     status_dir = cfg.gateway.spool_dir / "status"
     status_dir.mkdir(parents=True, exist_ok=True)
@@ -71,14 +81,15 @@ def run_cmd(config: ConfigFile) -> None:
                       f"({'TLS' if cfg.tls else 'plain TCP'}); audit log {g.audit_log}",
                       highlight=False)
     try:
-        while not stop.wait(0.5):
-            pass
+        while not stop.wait(cfg.gateway.checkpoint_seconds):
+            checkpoint()
     finally:
         receiver.stop()
         for f in forwarders:
             f.stop()
         for f in forwarders:
             f.join(timeout=60)
+        checkpoint()
         audit.close()
         ledger.engine.dispose()
         err_console.print("gateway stopped", highlight=False)

@@ -10,6 +10,7 @@
     audit_log = "/var/log/pacsguard/audit.jsonl"
     data_dir = "/var/lib/pacsguard"   # the ledger's data directory (optional: the default)
     allow_plain_tcp = false           # plain TCP only when this says so
+    checkpoint_seconds = 60           # sign a checkpoint of the grown ledger this often
 
     [tls]                             # DICOM TLS (PS3.15 BCP 195): required unless plain allowed
     certificate = "server.crt"
@@ -108,6 +109,7 @@ class Gateway(_Strict):
     audit_log: Path
     data_dir: Path | None = None
     allow_plain_tcp: bool = False
+    checkpoint_seconds: float = Field(default=60.0, gt=0)  # sign the grown ledger this often
 
     @field_validator("listen_address")
     @classmethod

@@ -66,20 +66,20 @@ class Forwarder(threading.Thread):
         self.dead = spool.dead(dest.name)
         self.state = DestinationState(dest.name)
         self.status_file = status_dir / f"{dest.name}.json"
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._wake = threading.Event()
         self._backoff = 0.0
 
     # -- control ---------------------------------------------------------------------------
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def wake(self) -> None:
         self._wake.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             batch = sorted(self.queue.iterdir())[:BATCH]
             if not batch:
                 self._write_status()
@@ -93,7 +93,7 @@ class Forwarder(threading.Thread):
             else:
                 self._backoff = min(self.dest.backoff_max_seconds,
                                     max(self.dest.backoff_min_seconds, self._backoff * 2))
-                self._stop.wait(self._backoff)
+                self._halt.wait(self._backoff)
 
     # -- sending ---------------------------------------------------------------------------
     def _tls(self) -> ssl.SSLContext | None:
@@ -143,7 +143,7 @@ class Forwarder(threading.Thread):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             for p, (sop, ts) in contexts.items():
-                if self._stop.is_set():
+                if self._halt.is_set():
                     break
                 if (sop, ts) not in pairs:
                     continue  # beyond this association's contexts: the next batch takes it
