@@ -129,3 +129,31 @@ def test_a_bad_configuration_names_the_key_and_the_problem(tmp_path: Path, body:
     cfg.write_text(body)
     with pytest.raises(ConfigError, match=reason):
         load_config(cfg)
+
+
+def test_the_inventory_learns_each_machines_sender_from_the_gateway(
+        start_gateway: object, tmp_path: Path) -> None:
+    import time
+
+    from pacsguard.inventory.machines import list_machines
+    from pacsguard.inventory.passive import sync
+    from pacsguard.workspace import Workspace
+
+    gw = start_gateway()  # type: ignore[operator]
+    images = tmp_path / "modality"
+    write_images(images, OPTIMA_CT, 3)
+    assert storescu(gw.port, images).returncode == 0
+    ledger, _, _ = Workspace(gw.home).open_ledger()
+    try:
+        deadline = time.monotonic() + 20  # receipts are flushed every 2 s
+        machine = None
+        while time.monotonic() < deadline:
+            sync(ledger.engine)
+            machine = next(iter(list_machines(ledger.engine)), None)
+            if machine is not None and machine.calling_aet:
+                break
+            time.sleep(0.5)
+        assert machine is not None and machine.model == "Optima CT660"
+        assert (machine.calling_aet, machine.address) == ("CT01", "127.0.0.1")
+    finally:
+        ledger.engine.dispose()

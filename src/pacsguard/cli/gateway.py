@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -80,11 +81,16 @@ def run_cmd(config: ConfigFile) -> None:
     err_console.print(f"gateway {g.ae_title} listening on {g.listen_address}:{g.port} "
                       f"({'TLS' if cfg.tls else 'plain TCP'}); audit log {g.audit_log}",
                       highlight=False)
+    next_checkpoint = time.monotonic() + cfg.gateway.checkpoint_seconds
     try:
-        while not stop.wait(cfg.gateway.checkpoint_seconds):
-            checkpoint()
+        while not stop.wait(2.0):
+            receiver.flush_receipts()
+            if time.monotonic() >= next_checkpoint:
+                checkpoint()
+                next_checkpoint = time.monotonic() + cfg.gateway.checkpoint_seconds
     finally:
         receiver.stop()
+        receiver.flush_receipts()
         for f in forwarders:
             f.stop()
         for f in forwarders:

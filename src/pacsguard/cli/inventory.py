@@ -26,7 +26,8 @@ COLUMNS = [("id", "id"), ("vendor", "vendor"), ("model", "model"),
            ("serial_number", "serial"), ("station_name", "station"),
            ("institution", "institution"), ("modalities", "modalities"),
            ("software_versions", "software versions"), ("first_seen", "first seen"),
-           ("last_seen", "last seen"), ("image_count", "images"), ("source", "source")]
+           ("last_seen", "last seen"), ("image_count", "images"), ("source", "source"),
+           ("calling_aet", "calling AE"), ("address", "address")]
 
 
 def synced_engine(data_dir: DataDir, no_sync: bool = False) -> Engine:

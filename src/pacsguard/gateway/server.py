@@ -49,6 +49,7 @@ from pacsguard.integrity.ledger import (
 )
 from pacsguard.integrity.profile import HeaderProfile
 from pacsguard.integrity.status import Status, compare
+from pacsguard.store.schema import receipts
 
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
@@ -218,6 +219,8 @@ class Receiver:
         self._server: Any = None
         self._ae: Any = None
         self.on_queued: Callable[[], None] = lambda: None  # wakes the forwarders
+        self._receipts: list[dict[str, object]] = []  # who sent which entry, flushed in bulk
+        self._receipts_lock = threading.Lock()
 
     # -- association control ---------------------------------------------------------------
     def _on_open(self, event: Any) -> None:
@@ -278,7 +281,8 @@ class Receiver:
     def _on_store(self, event: Any) -> int:
         stats = self._stats.get(id(event.assoc))
         sop_class = str(event.request.AffectedSOPClassUID)
-        status = self._store(event, stats.calling_aet if stats else "?")
+        status = self._store(event, stats.calling_aet if stats else "?",
+                             stats.address if stats else "")
         if stats is not None:
             stats.sop_classes[sop_class] += 1
             if status == SUCCESS:
@@ -287,7 +291,7 @@ class Receiver:
                 stats.failed += 1
         return status
 
-    def _store(self, event: Any, calling: str) -> int:
+    def _store(self, event: Any, calling: str, address: str) -> int:
         data = event.encoded_dataset()
         why = self.spool.reserve(len(data))
         if why is not None:
@@ -303,7 +307,7 @@ class Receiver:
                                  reason=f"not readable as DICOM: {exc}".replace(str(tmp),
                                                                                  "<received>"))
                 return CANNOT_UNDERSTAND
-            self._record(fp, calling)
+            self._record(fp, calling, address)
             self.spool.commit(tmp, f"{time.time_ns()}-{fp.file_sha256.hex()[:16]}.dcm")
             tmp = None
             self.on_queued()
@@ -317,8 +321,24 @@ class Receiver:
                 tmp.unlink(missing_ok=True)
                 self.spool.release(len(data))
 
-    def _record(self, fp: Any, calling: str) -> None:
-        """Append the instance to the ledger (idempotent; a changed one supersedes)."""
+    def _record(self, fp: Any, calling: str, address: str) -> None:
+        """Append the instance to the ledger (idempotent; a changed one supersedes), and note
+        who sent it (a receipt, for the inventory)."""
+        leaf = self._append(fp, calling)
+        with self._receipts_lock:
+            self._receipts.append({"leaf_index": leaf, "calling_aet": calling,
+                                   "address": address, "received_at": utc_now()})
+
+    def flush_receipts(self) -> None:
+        """Store the receipts gathered since the last flush (one transaction). They are
+        inventory hints, not evidence: the few a crash can lose cost nothing but a hint."""
+        with self._receipts_lock:
+            batch, self._receipts = self._receipts, []
+        if batch:
+            with self.ledger.engine.begin() as conn:
+                conn.execute(receipts.insert(), batch)
+
+    def _append(self, fp: Any, calling: str) -> int:
         with self._ledger_lock:
             current = self.ledger.current([fp.sop_instance_uid]).get(fp.sop_instance_uid)
             attrs = pack_clinical_attrs(fp.clinical_attrs)
@@ -329,14 +349,14 @@ class Receiver:
                                          unpack_clinical_attrs(current.clinical_attrs), fp,
                                          Path("<received>"))
                 if status is Status.INTACT:
-                    return
+                    return current.leaf_index
                 entry = LedgerEntry(fp, utc_now(), kind="supersede",
                                     supersedes=current.leaf_index,
                                     reason=f"received again by the gateway from {calling} "
                                     f"with other content ({status.value})")
                 self.audit.write("changed_instance", calling_aet=calling,
                                  supersedes_leaf=current.leaf_index, status=status.value)
-            self.ledger.append([PendingEntry(entry, None, attrs)])
+            return self.ledger.append([PendingEntry(entry, None, attrs)])[0]
 
     # -- running ---------------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext | None:

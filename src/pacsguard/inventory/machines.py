@@ -26,6 +26,8 @@ class Machine:
     last_seen: str
     image_count: int
     source: str
+    calling_aet: str = ""  # the sender as the gateway saw it
+    address: str = ""
 
     @property
     def label(self) -> str:
@@ -64,7 +66,8 @@ def list_machines(engine: Engine) -> list[Machine]:
     return [Machine(int(r["id"]), r["vendor"], r["manufacturer"], r["model"],
                     r["serial_number"], r["station_name"], r["institution"],
                     _split(r["modalities"]), _split(r["software_versions"]), r["first_seen"],
-                    r["last_seen"], int(r["image_count"]), r["source"]) for r in rows]
+                    r["last_seen"], int(r["image_count"]), r["source"],
+                    r["calling_aet"] or "", r["address"] or "") for r in rows]
 
 
 def version_history(engine: Engine, machine_id: int) -> tuple[list[VersionSeen],

@@ -41,10 +41,12 @@ from pacsguard.store.schema import (
     machine_events,
     machine_versions,
     machines,
+    receipts,
 )
 
 _PG_LOCK_KEY = 0x696E7631  # "inv1": serialises inventory syncs on PostgreSQL
 NEXT_LEAF = "passive.next_leaf"
+NEXT_RECEIPT = "passive.next_receipt"
 UNATTRIBUTED = "passive.unattributed_images"
 SEP = "\\"  # DICOM's value separator, for multi-valued Software Versions and modality lists
 
@@ -141,6 +143,7 @@ def sync(engine: Engine, batch: int = 20000) -> SyncReport:
                 ).all()
                 report.next_leaf = start
                 if not rows:
+                    _sync_receipts(conn)
                     return report
                 seen, unattributed = _fold([(int(i), bytes(raw)) for i, raw in rows])
                 new, events = _write(conn, seen)
@@ -154,6 +157,32 @@ def sync(engine: Engine, batch: int = 20000) -> SyncReport:
     except SQLAlchemyError as exc:
         raise StoreError(f"could not update the inventory: {getattr(exc, 'orig', exc)}"
                          ) from None
+
+
+def _sync_receipts(conn: Connection) -> None:
+    """Name each machine's sender as the gateway saw it: the calling AE title and IP address
+    of the newest receipt for one of its images (receipts newer than the last sync)."""
+    start = _state(conn, NEXT_RECEIPT)
+    rows = conn.execute(
+        select(receipts.c.id, receipts.c.leaf_index, receipts.c.calling_aet,
+               receipts.c.address, entries.c.entry)
+        .select_from(receipts.join(entries, entries.c.leaf_index == receipts.c.leaf_index))
+        .where(receipts.c.id >= start).order_by(receipts.c.id)
+    ).all()
+    if not rows:
+        return
+    latest: dict[str, tuple[str, str]] = {}
+    for _, _, aet, address, raw in rows:
+        try:
+            identity = machine_identity(LedgerEntry.decode(bytes(raw)).fingerprint.equipment)
+        except LedgerError:
+            continue  # verify reports a damaged entry; a hint is not worth failing for
+        if identity is not None:
+            latest[machine_key(identity)] = (aet, address)
+    for key, (aet, address) in latest.items():
+        conn.execute(update(machines).where(machines.c.machine_key == key)
+                     .values(calling_aet=aet, address=address))
+    _set_state(conn, NEXT_RECEIPT, int(rows[-1][0]) + 1)
 
 
 def _fold(rows: Sequence[tuple[int, bytes]]) -> tuple[dict[str, _Seen], int]:

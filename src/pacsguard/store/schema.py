@@ -101,6 +101,8 @@ machines = Table(
     Column("last_seen", String(32), nullable=False),
     Column("image_count", BigInteger, nullable=False),
     Column("source", String(16), nullable=False),  # passive | active | manual
+    Column("calling_aet", Text, nullable=False, server_default=""),  # as the gateway saw it
+    Column("address", Text, nullable=False, server_default=""),  # the sender's IP address
 )
 
 machine_versions = Table(
@@ -229,4 +231,14 @@ discoveries = Table(
     Column("at", String(32), nullable=False),
     Column("machine_id", Integer, ForeignKey("machines.id"), nullable=True),
     Column("result", Text, nullable=False),  # JSON: everything the probe saw
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("leaf_index", BigInteger, nullable=False, index=True),  # the entry it recorded
+    Column("calling_aet", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("received_at", String(32), nullable=False),
 )

@@ -37,6 +37,8 @@ def upgrade() -> None:
         sa.Column("last_seen", sa.String(32), nullable=False),
         sa.Column("image_count", sa.BigInteger, nullable=False),
         sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("calling_aet", sa.Text, nullable=False, server_default=""),
+        sa.Column("address", sa.Text, nullable=False, server_default=""),
     )
     op.create_table(
         "machine_versions",
@@ -148,9 +150,19 @@ def upgrade() -> None:
         sa.Column("machine_id", sa.Integer, sa.ForeignKey("machines.id"), nullable=True),
         sa.Column("result", sa.Text, nullable=False),
     )
+    op.create_table(
+        "receipts",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("leaf_index", sa.BigInteger, nullable=False),
+        sa.Column("calling_aet", sa.Text, nullable=False),
+        sa.Column("address", sa.Text, nullable=False),
+        sa.Column("received_at", sa.String(32), nullable=False),
+    )
+    op.create_index("ix_receipts_leaf_index", "receipts", ["leaf_index"])
 
 
 def downgrade() -> None:
+    op.drop_table("receipts")
     op.drop_table("discoveries")
     op.drop_table("machine_register")
     op.drop_table("reviews")
