@@ -119,7 +119,12 @@ def orthanc(workdir: Path, aet: str = "ORTHANC", check_called_aet: bool = True,
               "Plugins": [], "HttpPort": http, "DicomPort": port, "DicomAet": aet,
               "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
               "RegisteredUsers": {"test": password},
-              "DicomCheckCalledAet": check_called_aet}
+              "DicomCheckCalledAet": check_called_aet,
+              # the gateway's `verify --pacs` lists (C-FIND) and retrieves (C-GET)
+              "DicomAlwaysAllowFind": True, "DicomAlwaysAllowGet": True,
+              # no in-memory cache of stored files: a test that alters a stored file must
+              # see Orthanc serve the altered bytes
+              "MaximumStorageCacheSize": 0}
     (workdir / "orthanc.json").write_text(json.dumps(config))
     with _running([_need(ORTHANC), str(workdir / "orthanc.json")], port, workdir):
         yield OrthancPeer(port, http, "test", password)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from pacsguard.cli.common import DataDir, console, err_console, friendly, workspace
 from pacsguard.cli.inventory import Format, NoSync, synced_engine
@@ -55,11 +56,11 @@ def import_cmd(
     for r in results:
         counts[r.outcome] += 1
         if r.outcome is Imported.REJECTED:
-            err_console.print(f"[red]rejected[/] {r.detail}", highlight=False)
+            err_console.print(f"[red]rejected[/] {escape(r.detail)}", highlight=False)
         elif r.detail:
             warned += 1
-            err_console.print(f"[yellow]warning[/] {r.tracking_id}: {r.detail}",
-                              highlight=False)
+            err_console.print(f"[yellow]warning[/] {escape(r.tracking_id)}: "
+                              f"{escape(r.detail)}", highlight=False)
     total = sum(counts.values())
     console.print(f"{total} advisories read: {counts[Imported.NEW]} new, "
                   f"{counts[Imported.REVISION]} new revisions, {counts[Imported.UNCHANGED]} "

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.errors import PacsguardError
@@ -40,7 +41,8 @@ def friendly(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PacsguardError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            # escaped: messages quote file names and config keys like [[destination]]
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             sys.exit(2)
         except SQLAlchemyError as exc:  # a database failure no module turned into a message
             err_console.print(f"[bold red]error:[/] database error: "

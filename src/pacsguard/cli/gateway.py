@@ -75,6 +75,7 @@ def run_cmd(config: ConfigFile) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     receiver.start()
+    checkpoint()  # the ledger is signed before anything new arrives
     for f in forwarders:
         f.start()
     g = cfg.gateway

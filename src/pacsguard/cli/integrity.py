@@ -218,7 +218,8 @@ def print_report(report: VerifyReport, findings: list[Finding] | None,
 
 
 def verify_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="Folders or files to verify.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Folders or files to verify.")
+                     ] = None,
     data_dir: DataDir = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
     expect_all: Annotated[bool, typer.Option(
@@ -226,10 +227,31 @@ def verify_cmd(
         "default only those recorded under PATHS are expected.")] = False,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: every "
                                                 "core).")] = None,
+    pacs: Annotated[str | None, typer.Option(
+        help="Verify what this PACS (a destination of the gateway's --config) holds, instead "
+        "of files: list it (C-FIND), retrieve (C-GET) and compare.")] = None,
+    config: Annotated[Path | None, typer.Option(help="The gateway configuration that names "
+                                                "the --pacs destination.")] = None,
+    study: Annotated[str | None, typer.Option(help="--pacs: only this Study Instance "
+                                              "UID.")] = None,
+    since: Annotated[str | None, typer.Option(help="--pacs: studies from this date "
+                                              "(YYYYMMDD).")] = None,
+    until: Annotated[str | None, typer.Option(help="--pacs: studies up to this date "
+                                              "(YYYYMMDD).")] = None,
+    sample: Annotated[str | None, typer.Option(help="--pacs: retrieve only a random sample, "
+                                               "e.g. 5%; lists are still compared whole.")
+                      ] = None,
+    seed: Annotated[int | None, typer.Option(help="--pacs --sample: repeat a sample.")] = None,
 ) -> None:
-    """Compare files on disk with the ledger. Exit 0 only when everything is intact."""
+    """Compare files on disk (or, with --pacs, what a PACS holds) with the ledger. Exit 0
+    only when everything is intact."""
     if output_format not in ("table", "json"):
         raise ConfigError(f"--format {output_format!r}: use table or json")
+    if pacs is not None:
+        _verify_pacs(pacs, config, data_dir, output_format, study, since, until, sample, seed)
+        return
+    if not paths:
+        raise ConfigError("give folders or files to verify, or --pacs NAME --config FILE")
     ws = workspace(data_dir)
     ledger, profile, attr_key = ws.open_ledger(read_only=True)
     witnessed = ws.checkpoint_copy.read_text() if ws.checkpoint_copy.exists() else None
@@ -254,6 +276,65 @@ def verify_cmd(
     else:
         first = list(itertools.islice(findings, MAX_TABLE_ROWS))
         print_report(report, first, paths, more=sum(1 for _ in findings))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _verify_pacs(name: str, config: Path | None, data_dir: Path | None, output_format: str,
+                 study: str | None, since: str | None, until: str | None,
+                 sample: str | None, seed: int | None) -> None:
+    import re
+
+    from pacsguard.gateway.config import load_config
+    from pacsguard.gateway.pacs import Scope, verify_pacs
+    from pacsguard.integrity.verify import VerifyReport
+
+    if config is None:
+        raise ConfigError("--pacs needs --config: the gateway configuration naming it")
+    cfg = load_config(config)
+    dest = cfg.destination_named(name)
+    if dest is None:
+        raise ConfigError(f"--pacs {name!r}: {config} has no [[destination]] with that name "
+                          f"(it has: {', '.join(d.name for d in cfg.destination) or 'none'})")
+    for label, day in (("--since", since), ("--until", until)):
+        if day is not None and not re.fullmatch(r"\d{8}", day):
+            raise ConfigError(f"{label} {day!r}: use YYYYMMDD")
+    fraction = None
+    if sample is not None:
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)%", sample.strip())
+        if m is None or not 0 < float(m.group(1)) <= 100:
+            raise ConfigError(f"--sample {sample!r}: give a percentage, e.g. 5%")
+        fraction = float(m.group(1)) / 100
+    ws = workspace(data_dir if data_dir is not None else cfg.gateway.data_dir)
+    ledger, profile, attr_key = ws.open_ledger(read_only=True)
+    integrity = ledger.check_integrity()
+    with _progress() as prog:
+        task = prog.add_task(f"retrieving from {name}", total=None, bytes=0)
+        done = {"bytes": 0}
+
+        def step(n: int, size: int) -> None:
+            done["bytes"] += size
+            prog.update(task, completed=n, bytes=done["bytes"])
+
+        findings, used_seed = verify_pacs(
+            ledger, profile, attr_key, dest, cfg.gateway.ae_title,
+            Scope(study, since, until, fraction, seed), None if prog.disable else step)
+    report = VerifyReport(integrity)
+    for f in findings:
+        report.counts[f.status] = report.counts.get(f.status, 0) + 1
+    report.files = len(findings)
+    if fraction is not None:
+        err_console.print(f"sample of {sample} with seed {used_seed} (repeat with --seed "
+                          f"{used_seed})", highlight=False)
+    if output_format == "json":
+        for f in findings:
+            sys.stdout.write(json.dumps(f.as_dict()) + "\n")
+        err_console.print(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
+                                      "ledger_trusted": integrity.ok, "pacs": name}),
+                          highlight=False)
+    else:
+        print_report(report, findings[:MAX_TABLE_ROWS], None,
+                     more=max(0, len(findings) - MAX_TABLE_ROWS))
     if not report.ok:
         raise typer.Exit(1)
 
