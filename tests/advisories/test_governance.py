@@ -244,3 +244,42 @@ def test_the_html_report_is_one_escaped_self_contained_page(engine: Engine) -> N
     assert "What is overdue" in html and "NHS 5&times;5" in html
     assert "http://" not in html.split("<body>")[0] and "<link" not in html  # no external CSS
     assert MatchStatus.AFFECTED.value in html
+
+
+def test_an_impossible_date_is_refused(engine: Engine) -> None:
+    with pytest.raises(ConfigError, match="2025-02-29"):
+        record_decision(engine, "ICSMA-21-187-01", _machine(engine, "VUE-01").id, "mitigated",
+                        {"what": "x", "until": "2025-02-29"}, "me")
+    with pytest.raises(ConfigError, match="is not a date"):
+        import_csv(engine, f"id,support_end\n{_machine(engine, 'VUE-01').id},2025-13-45\n"
+                   .encode(), "reg.csv")
+
+
+def test_the_register_export_cannot_run_as_a_spreadsheet_formula(engine: Engine) -> None:
+    vue = _machine(engine, "VUE-01")
+    import_csv(engine, f"id,notes\n{vue.id},=1+2\n".encode(), "r.csv")
+    out = export_csv(engine)
+    assert "'=1+2" in out and ",=1+2" not in out
+    assert import_csv(engine, out.encode(), "again.csv").updated == 0  # round-trips
+
+
+def test_match_results_do_not_depend_on_product_order() -> None:
+    from pacsguard.advisories.match import match as run_match
+    from pacsguard.advisories.model import Remediation
+    from pacsguard.advisories.store import StoredProduct
+    from pacsguard.inventory.machines import Machine
+
+    m = Machine(1, "Philips", "Philips", "Vue PACS", "S1", "", "", ("OT",), ("12.1",), "", "",
+                1, "passive")
+
+    def product(pid: str, vers: str, cve: str, score: float) -> StoredProduct:
+        return StoredProduct(1, "ADV-1", "1", "t", "2024-01-01", pid, "known_affected",
+                             "Philips", "Philips", "Vue PACS", vers, "range", f"vers:maven/{vers}",
+                             "", (cve,), score, (Remediation("vendor_fix", cve),))
+
+    low = product("P1", "<1.0", "CVE-2024-0001", 5.0)  # machine outside: not affected
+    high = product("P2", "<13.0", "CVE-2024-0002", 9.8)  # machine inside: affected
+    a = run_match([low, high], [m])[0]
+    b = run_match([high, low], [m])[0]
+    assert a.status is b.status is MatchStatus.AFFECTED
+    assert a.cvss == b.cvss == 9.8 and a.cves == b.cves == ("CVE-2024-0002",)

@@ -74,17 +74,41 @@ def test_a_pacs_outage_only_delays_nothing_is_lost_or_doubled(
     assert ledger_rows == 0
 
 
-def test_an_undeliverable_instance_becomes_a_dead_letter(start_gateway: Callable[..., Gateway],
-                                                         tmp_path: Path) -> None:
+def test_an_instance_the_pacs_keeps_refusing_becomes_a_dead_letter(
+        start_gateway: Callable[..., Gateway], tmp_path: Path) -> None:
+    """A PACS that accepts the association but answers every C-STORE with a failure (a real
+    pynetdicom SCP answering 0xA900); an outage (refused association) alone never
+    dead-letters (see the outage test)."""
+    from pynetdicom import AE, AllStoragePresentationContexts, evt
+
+    port = free_port()
+    scp = AE(ae_title="REFUSER")
+    for cx in AllStoragePresentationContexts:
+        if cx.abstract_syntax is not None:
+            scp.add_supported_context(cx.abstract_syntax)
+    server = scp.start_server(("127.0.0.1", port), block=False,
+                              evt_handlers=[(evt.EVT_C_STORE, lambda event: 0xA900)])
+    try:
+        images = tmp_path / "modality"
+        write_images(images, OPTIMA_CT, 2)
+        gw = start_gateway(tail=_destination(port, ae="REFUSER", extra="max_attempts = 2\n"))
+        assert storescu(gw.port, images).returncode == 0
+        assert _wait(lambda: len(list((gw.spool / "dead" / "pacs").iterdir())) == 2, 60)
+    finally:
+        server.shutdown()
+    dead = [e for e in gw.audit_events() if e["event"] == "dead_letter"]
+    assert len(dead) == 2 and "status 0xA900" in str(dead[0]["reason"])
+    st = _status(gw)
+    assert st["depth"] == 0 and st["dead_letters"] == 2
+
+
+def test_a_refused_association_backs_off_without_dead_letters(
+        start_gateway: Callable[..., Gateway], tmp_path: Path) -> None:
     images = tmp_path / "modality"
     write_images(images, OPTIMA_CT, 2)
     with orthanc(tmp_path / "orthanc") as pacs:
-        # Orthanc checks the called AE title: this destination can never be delivered to
         gw = start_gateway(tail=_destination(pacs.port, ae="WRONG-AE", extra="max_attempts = 2\n"))
         assert storescu(gw.port, images).returncode == 0
-        assert _wait(lambda: len(list((gw.spool / "dead" / "pacs").iterdir())) == 2, 60)
-        assert pacs.count() == 0
-    dead = [e for e in gw.audit_events() if e["event"] == "dead_letter"]
-    assert len(dead) == 2 and "refused the association" in str(dead[0]["reason"])
-    st = _status(gw)
-    assert st["depth"] == 0 and st["dead_letters"] == 2
+        assert _wait(lambda: int(str(_status(gw)["failures"])) >= 4, 30)
+        assert "refused the association" in str(_status(gw)["last_error"])
+        assert _waiting(gw) == 2 and not list((gw.spool / "dead" / "pacs").iterdir())

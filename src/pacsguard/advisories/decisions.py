@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
@@ -70,6 +71,17 @@ def _canonical(tracking_id: str, machine_id: int, kind: str, details: dict[str, 
                       sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _is_date(text: str) -> bool:
+    """YYYY-MM-DD and a real day (2025-02-29 is not)."""
+    if not _DATE.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def check_details(kind: str, details: dict[str, str]) -> dict[str, str]:
     """The details a kind needs, trimmed; a clear error naming what is missing or wrong."""
     if kind not in KINDS:
@@ -84,7 +96,7 @@ def check_details(kind: str, details: dict[str, str]) -> dict[str, str]:
         raise ConfigError(f"a '{kind}' decision does not take "
                           f"{', '.join('--' + k for k in extra)}")
     for k in need:
-        if k in _DATE_FIELDS and not _DATE.match(clean[k]):
+        if k in _DATE_FIELDS and not _is_date(clean[k]):
             raise ConfigError(f"--{k} {clean[k]!r} is not a date (YYYY-MM-DD)")
     return clean
 

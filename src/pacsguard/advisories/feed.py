@@ -94,6 +94,7 @@ class FeedEntry:
     document: str
     hash_url: str  # "" when the entry names none
     updated: str
+    error: str = ""  # set when a whole feed could not be read: ``document`` is its URL
 
 
 def feed_entries(fetcher: Fetcher, metadata_url: str) -> Iterator[FeedEntry]:
@@ -101,30 +102,42 @@ def feed_entries(fetcher: Fetcher, metadata_url: str) -> Iterator[FeedEntry]:
     if meta.get("metadata_version") != "2.0":
         raise AdvisoryError(f"{metadata_url}: metadata_version is "
                             f"{meta.get('metadata_version')!r}, not CSAF 2.0 provider metadata")
-    feeds = [f.get("url", "") for d in meta.get("distributions", []) or []
-             for f in (d.get("rolie", {}) or {}).get("feeds", []) or []]
+    feeds = [f.get("url", "") for d in _dicts(meta.get("distributions"))
+             for f in _dicts(_dict(d.get("rolie")).get("feeds")) if isinstance(f.get("url"), str)]
     if not feeds:
         raise AdvisoryError(f"{metadata_url}: the provider publishes no ROLIE feed "
                             "(directory-based distribution is not read yet)")
     seen: set[str] = set()
     for feed_url in feeds:
         feed_url = urljoin(metadata_url, feed_url)
-        feed = _json(fetcher.get(feed_url), feed_url, "ROLIE feed").get("feed", {})
-        for entry in feed.get("entry", []) or []:
-            links = entry.get("link", []) or []
-            doc = next((lk.get("href", "") for lk in links if lk.get("rel") == "self"), "") \
-                or (entry.get("content", {}) or {}).get("src", "")
+        try:
+            feed = _dict(_json(fetcher.get(feed_url), feed_url, "ROLIE feed").get("feed"))
+        except AdvisoryError as exc:  # one unreadable feed does not stop the others
+            yield FeedEntry(feed_url, "", "", error=str(exc))
+            continue
+        for entry in _dicts(feed.get("entry")):
+            links = [lk for lk in _dicts(entry.get("link")) if isinstance(lk.get("href"), str)]
+            doc = next((lk["href"] for lk in links if lk.get("rel") == "self"), "") \
+                or str(_dict(entry.get("content")).get("src") or "")
             if not doc:
                 continue
             doc = urljoin(feed_url, doc)
             if doc in seen:
                 continue
             seen.add(doc)
-            hashes = [urljoin(feed_url, lk.get("href", "")) for lk in links
-                      if lk.get("rel") == "hash" and lk.get("href")]
+            hashes = [urljoin(feed_url, lk["href"]) for lk in links if lk.get("rel") == "hash"]
             best = next((h for h in hashes if h.endswith(".sha512")), "") or \
                 next((h for h in hashes if h.endswith(".sha256")), "")
             yield FeedEntry(doc, best, str(entry.get("updated", "")))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects of a list (anything else in a provider's file is ignored)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _check_hash(data: bytes, hash_file: bytes, entry: FeedEntry) -> None:
@@ -143,6 +156,9 @@ def import_feed(engine: Engine, metadata_url: str, ca_file: Path | None = None,
         raise ConfigError(f"--ca-file {ca_file}: no such file")
     fetcher = Fetcher.create(ca_file, timeout)
     for entry in feed_entries(fetcher, metadata_url):
+        if entry.error:
+            yield ImportResult(entry.document, Imported.REJECTED, detail=entry.error)
+            continue
         try:
             if not entry.hash_url:
                 raise AdvisoryError(f"{entry.document}: the feed names no .sha256 or .sha512 "

@@ -210,8 +210,13 @@ def _judge(p: StoredProduct, model: str, versions: tuple[str, ...],
 def _add(acc: _Acc, p: StoredProduct, status: MatchStatus, why: str) -> None:
     """Fold one product's verdict into an (advisory, machine) result."""
     if _RANK[status] < _RANK[acc.status]:
+        # a stronger verdict: what weaker products said (their CVEs, scores, remediations)
+        # no longer describes this pair, whatever order the products came in
         acc.status = status
-    if status is not MatchStatus.NOT_AFFECTED or acc.status is status:
+        acc.cves.clear()
+        acc.cvss = None
+        acc.remediations.clear()
+    if _RANK[status] <= _RANK[acc.status] or status is not MatchStatus.NOT_AFFECTED:
         acc.cves.update(p.cves)
         if p.cvss is not None:
             acc.cvss = p.cvss if acc.cvss is None else max(acc.cvss, p.cvss)

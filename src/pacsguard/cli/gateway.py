@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from pacsguard.cli.common import err_console, friendly, workspace
-from pacsguard.errors import PacsguardError
 
 app = typer.Typer(help="The integrity gateway: record every image before acknowledging it.",
                   no_args_is_help=True)
@@ -49,12 +50,17 @@ def run_cmd(config: ConfigFile) -> None:
     ledger, profile, attr_key = ws.open_ledger()
     audit = AuditLog(cfg.gateway.audit_log)
 
+    def guarded(what: str, step: Callable[[], object]) -> None:
+        """Run a housekeeping step; a failure is an audit event, never a stop."""
+        try:
+            step()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                audit.write(f"{what}_failed", reason=f"{exc.__class__.__name__}: {exc}")
+
     def checkpoint() -> None:
         """Sign the ledger's head if it grew, keep the copy outside the database."""
-        try:
-            ws.save_checkpoint_copy(ledger.sign_checkpoint())
-        except PacsguardError as exc:
-            audit.write("checkpoint_failed", reason=str(exc))
+        guarded("checkpoint", lambda: ws.save_checkpoint_copy(ledger.sign_checkpoint()))
 
     receiver = Receiver(cfg, ledger, profile, attr_key, audit)
     status_dir = cfg.gateway.spool_dir / "status"
@@ -85,13 +91,13 @@ def run_cmd(config: ConfigFile) -> None:
     next_checkpoint = time.monotonic() + cfg.gateway.checkpoint_seconds
     try:
         while not stop.wait(2.0):
-            receiver.flush_receipts()
+            guarded("receipts", receiver.flush_receipts)
             if time.monotonic() >= next_checkpoint:
                 checkpoint()
                 next_checkpoint = time.monotonic() + cfg.gateway.checkpoint_seconds
     finally:
-        receiver.stop()
-        receiver.flush_receipts()
+        guarded("stop", receiver.stop)
+        guarded("receipts", receiver.flush_receipts)
         for f in forwarders:
             f.stop()
         for f in forwarders:

@@ -4,12 +4,14 @@ Each forwarder takes its queue (``spool/out/<name>/``) oldest first, opens one a
 (TCP_NODELAY set; DIMSE timeout ``timeout_seconds``, since a stalled peer must not hold the
 queue, PEERS.md pitfall 3) proposing exactly the SOP class and transfer syntax of each file,
 and sends them one by one. A file leaves the queue only when the destination answered Success
-(or a warning, 0xB000-0xB007: stored). Anything else counts an attempt for that file and the
-forwarder backs off (doubling from ``backoff_min_seconds`` to ``backoff_max_seconds``);
-after ``max_attempts`` the file moves to ``spool/dead/<name>/``, an error is logged and a
-``dead_letter`` audit event written. A refused association, a closed port or a timeout count an
-attempt for the oldest file. Attempt counts live in memory: a restart gives every file a fresh
-count (so a restart can only delay a dead letter, never lose an instance).
+(or a warning, 0xB000-0xB007: stored). Any other C-STORE answer counts an attempt for that
+file and the forwarder backs off (doubling from ``backoff_min_seconds`` to
+``backoff_max_seconds``); after ``max_attempts`` the file moves to ``spool/dead/<name>/`` with
+a ``dead_letter`` audit event. A refused association, a closed port or a timeout only back
+off: an outage never turns a healthy image into a dead letter. The thread survives any
+exception (it is logged, audited, and backed off). Attempt counts live in memory: a restart
+gives every file a fresh count (so a restart can only delay a dead letter, never lose an
+instance).
 """
 
 from __future__ import annotations
@@ -80,20 +82,34 @@ class Forwarder(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            batch = sorted(self.queue.iterdir())[:BATCH]
-            if not batch:
-                self._write_status()
-                self._wake.wait(1.0)
-                self._wake.clear()
-                continue
-            ok = self._send(batch)
-            self._write_status()
+            try:
+                ok = self._once()
+            except Exception as exc:
+                ok = False
+                self.state.failures += 1
+                self.state.last_error = f"{exc.__class__.__name__}: {exc}"
+                self.state.last_error_at = utc_now()
+                with contextlib.suppress(Exception):
+                    self.audit.write("forward_failed", destination=self.dest.name,
+                                     reason=self.state.last_error)
             if ok:
                 self._backoff = 0.0
             else:
                 self._backoff = min(self.dest.backoff_max_seconds,
                                     max(self.dest.backoff_min_seconds, self._backoff * 2))
                 self._halt.wait(self._backoff)
+
+    def _once(self) -> bool:
+        """One round: send what is queued (or wait for work); False when it must back off."""
+        batch = sorted(self.queue.iterdir())[:BATCH]
+        if not batch:
+            self._write_status()
+            self._wake.wait(1.0)
+            self._wake.clear()
+            return True
+        ok = self._send(batch)
+        self._write_status()
+        return ok
 
     # -- sending ---------------------------------------------------------------------------
     def _tls(self) -> ssl.SSLContext | None:
@@ -114,8 +130,13 @@ class Forwarder(threading.Thread):
         for p in batch:
             try:
                 contexts[p] = _meta(p)
-            except (OSError, ValueError, AttributeError) as exc:
-                self._fail(p, f"cannot read the spooled file's meta ({exc})", dead_now=True)
+            except FileNotFoundError:
+                continue  # removed meanwhile (an operator, or a restart's recount)
+            except OSError as exc:  # EMFILE, EIO: not the file's fault; try again later
+                self._unreachable(f"cannot read the spooled file {p.name}: {exc}")
+                return False
+            except Exception as exc:
+                self._fail(p, f"the spooled file's meta cannot be read ({exc})", dead_now=True)
         pairs = sorted(set(contexts.values()))[:120]
         if not pairs:
             return True
@@ -129,13 +150,12 @@ class Forwarder(threading.Thread):
             assoc = ae.associate(self.dest.host, self.dest.port, ae_title=self.dest.ae_title,
                                  tls_args=(tls, self.dest.host) if tls is not None else None)
         except (OSError, ssl.SSLError) as exc:
-            self._fail(batch[0], f"cannot connect: {exc}")
+            self._unreachable(f"cannot connect: {exc}")
             return False
         if not assoc.is_established:
             what = "refused the association" if assoc.is_rejected else \
                 "did not answer the association"
-            self._fail(batch[0], f"{self.dest.ae_title}@{self.dest.host}:{self.dest.port} "
-                       f"{what}")
+            self._unreachable(f"{self.dest.ae_title}@{self.dest.host}:{self.dest.port} {what}")
             return False
         sock = assoc.dul.socket.socket if assoc.dul.socket else None
         if sock is not None:
@@ -147,6 +167,9 @@ class Forwarder(threading.Thread):
                     break
                 if (sop, ts) not in pairs:
                     continue  # beyond this association's contexts: the next batch takes it
+                if not assoc.is_established:  # the peer released or aborted it meanwhile
+                    self._unreachable("the destination ended the association")
+                    return False
                 if not [c for c in assoc.accepted_contexts
                         if c.abstract_syntax == sop and c.transfer_syntax[0] == ts]:
                     self._fail(p, f"destination does not accept SOP class {sop} in transfer "
@@ -168,6 +191,13 @@ class Forwarder(threading.Thread):
             if assoc.is_established:
                 assoc.release()
         return True
+
+    def _unreachable(self, why: str) -> None:
+        """The destination cannot be reached or refuses us: back off, but count no attempt
+        against any file (an outage must never turn healthy images into dead letters)."""
+        self.state.failures += 1
+        self.state.last_error, self.state.last_error_at = why, utc_now()
+        self.audit.write("forward_failed", destination=self.dest.name, reason=why)
 
     def _fail(self, path: Path, why: str, dead_now: bool = False) -> None:
         n = self.state.attempts.get(path.name, 0) + 1

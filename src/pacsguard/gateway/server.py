@@ -61,18 +61,23 @@ class AuditLog:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self._lock = threading.Lock()
 
     def write(self, event: str, **fields: Any) -> None:
         line = json.dumps({"at": utc_now(), "event": event, **fields}, sort_keys=True,
                           ensure_ascii=False) + "\n"
         with self._lock:
+            if self._fd is None:  # closed: a late thread must not write into a reused fd
+                return
             os.write(self._fd, line.encode())
             os.fsync(self._fd)
 
     def close(self) -> None:
-        os.close(self._fd)
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 @dataclass
@@ -131,15 +136,21 @@ class Spool:
         return self.used
 
     def reserve(self, n: int) -> str | None:
-        """Why ``n`` more bytes cannot be taken, or None (and they are counted)."""
-        with self._lock:
-            if self.max_bytes is not None and self.used + n > self.max_bytes:
-                return f"spool full ({self.used + n:,} > {self.max_bytes:,} bytes)"
-            free = shutil.disk_usage(self.root).free
-            if free - n < self.min_free:
-                return f"spool disk nearly full ({free:,} bytes free)"
-            self.used += n
-            return None
+        """Why ``n`` more bytes cannot be taken, or None (and they are counted). Before
+        refusing, the spool is counted again from disk, so dead letters an operator removed
+        (or any drift) never keep it refusing."""
+        for attempt in (1, 2):
+            with self._lock:
+                full = self.max_bytes is not None and self.used + n > self.max_bytes
+                if not full:
+                    free = shutil.disk_usage(self.root).free
+                    if free - n < self.min_free:
+                        return f"spool disk nearly full ({free:,} bytes free)"
+                    self.used += n
+                    return None
+            if attempt == 1:
+                self.recount()
+        return f"spool full ({self.used + n:,} > {self.max_bytes:,} bytes)"
 
     def release(self, n: int) -> None:
         with self._lock:
@@ -159,27 +170,46 @@ class Spool:
 
     def commit(self, tmp: Path, name: str) -> list[Path]:
         """Link the written file into every destination's queue (or ``held/``), fsync those
-        folders, drop the temporary name; return the queued paths."""
+        folders, drop the temporary name; return the queued paths. All links or none: a
+        failure part-way removes those already made, then raises."""
         folders = [self.out(n) for n in self.destinations] or [self.held]
-        placed = []
-        for folder in folders:
-            final = folder / name
-            os.link(tmp, final)
-            placed.append(final)
-            fsync_dir(folder)
-        tmp.unlink()
+        placed: list[Path] = []
+        try:
+            for folder in folders:
+                final = folder / name
+                os.link(tmp, final)
+                placed.append(final)
+                fsync_dir(folder)
+        except OSError:
+            for p in placed:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    fsync_dir(p.parent)
+            raise
+        self._unlink_counted(tmp)
         return placed
+
+    def _unlink_counted(self, path: Path) -> None:
+        """Unlink ``path``; when that was the file's last name, give its bytes back. Under
+        the lock, so two names of one file removed at once cannot both think another one
+        remains (which would leak the bytes and end in a spool that refuses while empty)."""
+        with self._lock:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return
+            try:
+                os.unlink(path)
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            if st.st_nlink == 0:
+                self.used -= st.st_size
 
     def remove(self, path: Path) -> None:
         """Drop one queue link (delivered); the bytes are released with the last link."""
-        size, links = 0, 2
-        with contextlib.suppress(FileNotFoundError):
-            st = path.stat()
-            size, links = st.st_size, st.st_nlink
-        path.unlink(missing_ok=True)
+        self._unlink_counted(path)
         fsync_dir(path.parent)
-        if links == 1:
-            self.release(size)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -262,9 +292,10 @@ class Receiver:
                 assoc.kill()
                 return
             self._stats[id(assoc)] = _AssocStats(calling, address, port)
-            self.audit.write("association_accepted", calling_aet=calling, called_aet=called,
-                             address=address, port=port)
             original()
+            if not assoc.is_rejected:  # pynetdicom can still refuse (e.g. too many)
+                self.audit.write("association_accepted", calling_aet=calling,
+                                 called_aet=called, address=address, port=port)
 
         acse._negotiate_as_acceptor = negotiate
 
@@ -312,7 +343,7 @@ class Receiver:
             tmp = None
             self.on_queued()
             return SUCCESS
-        except (OSError, PacsguardError) as exc:
+        except Exception as exc:
             self.audit.write("store_failed", calling_aet=calling,
                              reason=f"{exc.__class__.__name__}: {exc}")
             return OUT_OF_RESOURCES
@@ -381,6 +412,9 @@ class Receiver:
         g = self.cfg.gateway
         ae = AE(ae_title=g.ae_title)
         ae.require_called_aet = True
+        # a backstop: should the per-association check ever not run, pynetdicom's own
+        # calling AE title check still refuses strangers (addresses are checked above)
+        ae.require_calling_aet = [s.ae_title for s in self.cfg.sender]
         for cx in AllStoragePresentationContexts:
             if cx.abstract_syntax is not None:
                 ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
@@ -389,17 +423,34 @@ class Receiver:
         handlers: list[Any] = [(evt.EVT_CONN_OPEN, self._on_open),
                                (evt.EVT_CONN_CLOSE, self._on_close),
                                (evt.EVT_C_STORE, self._on_store)]
+        ctx = self._ssl_context()
         try:
             self._server = ae.start_server((g.listen_address, g.port), block=False,
-                                           evt_handlers=handlers,
-                                           ssl_context=self._ssl_context())
+                                           evt_handlers=handlers, ssl_context=ctx)
         except OSError as exc:
             raise PacsguardError(f"cannot listen on {g.listen_address}:{g.port} "
                                  f"({exc.strerror}); is another service using the port?"
                                  ) from None
+        if ctx is not None:
+            self._server.get_request = self._tls_accept(self._server, ctx)
         self._ae = ae
         self.audit.write("gateway_started", ae_title=g.ae_title, address=g.listen_address,
                          port=g.port, tls=self.cfg.tls is not None)
+
+    @staticmethod
+    def _tls_accept(server: Any, ctx: ssl.SSLContext) -> Callable[[], tuple[Any, Any]]:
+        """pynetdicom completes the TLS handshake on the thread that accepts connections, so
+        one client that connects and says nothing would stop every other from being
+        accepted. Accept, and leave the handshake to the connection's own thread (OpenSSL
+        performs it on the first read), with a timeout."""
+
+        def get_request() -> tuple[Any, Any]:
+            sock, address = server.socket.accept()
+            sock.settimeout(30)
+            return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), \
+                address
+
+        return get_request
 
     def stop(self, grace: float = 30.0) -> None:
         """Refuse new associations, let those in flight finish (up to ``grace`` s), close."""
@@ -409,6 +460,10 @@ class Receiver:
             if not [a for a in self._ae.active_associations if a.is_established]:
                 break
             time.sleep(0.05)
+        if self._ae is not None:  # those still open after the grace period are aborted
+            for a in list(self._ae.active_associations):
+                with contextlib.suppress(Exception):
+                    a.abort()
         if self._server is not None:
             self._server.shutdown()
         self.audit.write("gateway_stopped", pending=self.spool.used)

@@ -22,6 +22,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
@@ -74,10 +75,10 @@ def export_csv(engine: Engine) -> str:
     w.writerow(COLUMNS)
     for m in list_machines(engine):
         e = reg.get(m.id, RegisterEntry(m.id))
-        w.writerow([m.id, m.manufacturer, m.model, m.serial_number, m.station_name,
-                    m.institution, m.vendor, "\\".join(m.modalities),
-                    "\\".join(m.software_versions), m.first_seen, m.last_seen, m.image_count,
-                    m.source, *(getattr(e, k) for k in MANUAL)])
+        w.writerow([_cell(v) for v in (
+            m.id, m.manufacturer, m.model, m.serial_number, m.station_name, m.institution,
+            m.vendor, "\\".join(m.modalities), "\\".join(m.software_versions), m.first_seen,
+            m.last_seen, m.image_count, m.source, *(getattr(e, k) for k in MANUAL))])
     return out.getvalue()
 
 
@@ -88,14 +89,34 @@ class ImportReport:
     unchanged: int
 
 
+def _is_date(text: str) -> bool:
+    try:
+        return bool(_DATE.match(text)) and date.fromisoformat(text) is not None
+    except ValueError:
+        return False
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run: text from images (station, institution) that
+    starts like a formula is prefixed with an apostrophe (OWASP CSV injection)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and text != CLEAR \
+        else text
+
+
+def _uncell(text: str) -> str:
+    """Undo ``_cell``'s apostrophe, so an exported register imports back unchanged."""
+    return text[1:] if text.startswith("'") and text[1:2] in ("=", "+", "-", "@") else text
+
+
 def _check(rows: list[dict[str, str]], source: str) -> None:
     for n, row in enumerate(rows, 2):  # row 1 is the header
         for k in DATES:
             v = row.get(k, "").strip()
-            if v and v != CLEAR and not _DATE.match(v):
+            if v and v != CLEAR and not _is_date(v):
                 raise ConfigError(f"{source}: row {n}: {k} {v!r} is not a date (YYYY-MM-DD)")
         mid = row.get("id", "").strip()
-        if mid and not mid.isdigit():
+        if mid and not (mid.isascii() and mid.isdigit()):
             raise ConfigError(f"{source}: row {n}: id {mid!r} is not a machine id")
         if not mid and not any(row.get(k, "").strip() for k in ("manufacturer", "model",
                                                                  "station_name")):
@@ -121,14 +142,17 @@ def import_csv(engine: Engine, data: bytes, source: str) -> ImportReport:
     for n, r in enumerate(raw, 2):
         if None in r:
             raise ConfigError(f"{source}: row {n} has more cells than the header has columns")
-    rows = [{k: (v or "") for k, v in r.items()} for r in raw]
+    rows = [{k: _uncell(v or "") for k, v in r.items()} for r in raw]
     _check(rows, source)
     counts = {"updated": 0, "created": 0, "unchanged": 0}
     try:
         with engine.begin() as conn:
             for n, row in enumerate(rows, 2):
+                created, updated = counts["created"], counts["updated"]
                 mid = _machine_for(conn, row, source, n, counts)
                 _merge(conn, mid, row, counts)
+                if counts["created"] > created and counts["updated"] > updated:
+                    counts["updated"] -= 1  # a new machine is "created", not also "updated"
     except SQLAlchemyError as exc:
         raise StoreError(f"could not import {source}: {getattr(exc, 'orig', exc)}") from None
     return ImportReport(counts["updated"], counts["created"], counts["unchanged"])
