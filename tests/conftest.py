@@ -20,6 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+
+from pacsguard.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "pacsguard" / "demo" / "samples"
 
@@ -97,3 +100,13 @@ def postgres_url(postgres_server: str) -> str:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "home"
+
+
+@pytest.fixture
+def sqlite_engine(data_dir: Path) -> Iterator[Engine]:
+    """The database engine of a fresh SQLite workspace (``pacsguard init``)."""
+    ws = Workspace(data_dir)
+    ws.init(origin="t.local/ledger")
+    ledger, _, _ = ws.open_ledger()
+    yield ledger.engine
+    ledger.engine.dispose()

@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 from pacsguard.advisories.feed import import_feed
 from pacsguard.advisories.store import Imported
 from pacsguard.errors import AdvisoryError
-from pacsguard.workspace import Workspace
 from tests.fleet import CSAF
 from tests.peers import make_tls_pair
 
@@ -79,12 +78,8 @@ def provider(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
 
 
 @pytest.fixture
-def engine(data_dir: Path) -> Iterator[Engine]:
-    ws = Workspace(data_dir)
-    ws.init(origin="t.local/ledger")
-    ledger, _, _ = ws.open_ledger()
-    yield ledger.engine
-    ledger.engine.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 def test_a_feed_is_followed_hashes_checked_and_documents_imported(

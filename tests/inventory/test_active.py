@@ -4,7 +4,6 @@ and Orthanc. Only 127.0.0.1 is ever contacted."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,12 @@ from pacsguard.cli.main import app
 from pacsguard.errors import ConfigError
 from pacsguard.inventory.active import identify, parse_target, probe, remember
 from pacsguard.inventory.machines import list_machines
-from pacsguard.workspace import Workspace
 from tests.peers import free_port, make_tls_pair, orthanc, storescp
 
 
 @pytest.fixture
-def engine(data_dir: Path) -> Iterator[Engine]:
-    ws = Workspace(data_dir)
-    ws.init(origin="t.local/ledger")
-    ledger, _, _ = ws.open_ledger()
-    yield ledger.engine
-    ledger.engine.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 def test_a_dcmtk_node_is_identified_and_matched_against_a_dcmtk_alert(

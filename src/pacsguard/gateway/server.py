@@ -39,6 +39,7 @@ from typing import Any
 from pacsguard.errors import DicomReadError, PacsguardError
 from pacsguard.gateway.config import GatewayConfig
 from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.integrity.files import write_fully
 from pacsguard.integrity.fingerprint import fingerprint_file
 from pacsguard.integrity.ledger import (
     Ledger,
@@ -159,11 +160,7 @@ class Spool:
     def write_tmp(self, data: bytes) -> Path:
         fd, name = _mkstemp(self.tmp)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
+            write_fully(fd, data)
         finally:
             os.close(fd)
         return Path(name)

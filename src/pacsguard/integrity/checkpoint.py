@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from pacsguard.errors import CheckpointError, ConfigError
+from pacsguard.integrity.files import write_fully
 
 # c2sp.org/signed-note "Format": signature lines start with em dash (U+2014) and a space.
 SIGNATURE_PREFIX = "\u2014 "
@@ -387,11 +388,7 @@ def generate_key_file(path: Path) -> None:
     try:
         try:
             os.fchmod(fd, _KEY_FILE_MODE)  # exactly 0600, whatever the umask
-            view = memoryview(pem)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
+            write_fully(fd, pem)
         finally:
             os.close(fd)
     except OSError as exc:

@@ -62,6 +62,15 @@ def iter_file_paths(roots: Iterable[Path]) -> Iterator[str]:
             stack.extend(reversed(subdirs))
 
 
+def write_fully(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to ``fd`` (``os.write`` may take fewer) and fsync it."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    os.fsync(fd)
+
+
 _BUFFERS = threading.local()
 
 
