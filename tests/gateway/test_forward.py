@@ -112,3 +112,22 @@ def test_a_refused_association_backs_off_without_dead_letters(
         assert _wait(lambda: int(str(_status(gw)["failures"])) >= 4, 30)
         assert "refused the association" in str(_status(gw)["last_error"])
         assert _waiting(gw) == 2 and not list((gw.spool / "dead" / "pacs").iterdir())
+
+
+def test_forwarding_over_dicom_tls_to_a_tls_only_peer(start_gateway: Callable[..., Gateway],
+                                                      tmp_path: Path) -> None:
+    """The destination speaks only TLS (dcmtk's storescp +tls); the gateway verifies its
+    certificate against the configured CA and delivers."""
+    from tests.peers import make_tls_pair, storescp
+
+    key, cert = make_tls_pair(tmp_path / "pacs-tls")
+    images = tmp_path / "modality"
+    write_images(images, OPTIMA_CT, 4)
+    with storescp(tmp_path / "scp", aet="TLSPACS", tls=(key, cert)) as port:
+        gw = start_gateway(tail=(
+            f'\n[[destination]]\nname = "pacs"\nae_title = "TLSPACS"\nhost = "127.0.0.1"\n'
+            f"port = {port}\nbackoff_min_seconds = 0.2\nbackoff_max_seconds = 1\n"
+            f"[destination.tls]\nca = '{cert}'\n"))
+        assert storescu(gw.port, images).returncode == 0
+        received = tmp_path / "scp" / "received"
+        assert _wait(lambda: _waiting(gw) == 0 and len(list(received.iterdir())) == 4, 60)
