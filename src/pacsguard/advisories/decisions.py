@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from pacsguard.dates import is_iso_date
 from pacsguard.errors import ConfigError, StoreError
 from pacsguard.integrity.ledger import utc_now
+from pacsguard.store.engine import advisory_lock
 from pacsguard.store.schema import decisions, machines
 
 _PG_LOCK_KEY = 0x64656331  # "dec1": serialises decision appends on PostgreSQL
@@ -39,7 +39,6 @@ KINDS: dict[str, tuple[str, ...]] = {
     "not_applicable": ("why",),
 }
 _DATE_FIELDS = frozenset({"date", "until", "review"})
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -71,17 +70,6 @@ def _canonical(tracking_id: str, machine_id: int, kind: str, details: dict[str, 
                       sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _is_date(text: str) -> bool:
-    """YYYY-MM-DD and a real day (2025-02-29 is not)."""
-    if not _DATE.match(text):
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
 def check_details(kind: str, details: dict[str, str]) -> dict[str, str]:
     """The details a kind needs, trimmed; a clear error naming what is missing or wrong."""
     if kind not in KINDS:
@@ -96,14 +84,9 @@ def check_details(kind: str, details: dict[str, str]) -> dict[str, str]:
         raise ConfigError(f"a '{kind}' decision does not take "
                           f"{', '.join('--' + k for k in extra)}")
     for k in need:
-        if k in _DATE_FIELDS and not _is_date(clean[k]):
+        if k in _DATE_FIELDS and not is_iso_date(clean[k]):
             raise ConfigError(f"--{k} {clean[k]!r} is not a date (YYYY-MM-DD)")
     return clean
-
-
-def _lock(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
 
 
 def record_decision(engine: Engine, tracking_id: str, machine_id: int, kind: str,
@@ -114,7 +97,7 @@ def record_decision(engine: Engine, tracking_id: str, machine_id: int, kind: str
         raise ConfigError("--by is required: who made this decision")
     try:
         with engine.begin() as conn:
-            _lock(conn)
+            advisory_lock(conn, _PG_LOCK_KEY)
             if conn.execute(select(machines.c.id).where(machines.c.id == machine_id)
                             ).first() is None:
                 raise ConfigError(f"no machine with id {machine_id}; 'pacsguard inventory "

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.advisories.csaf import parse_bytes
@@ -27,7 +27,7 @@ from pacsguard.advisories.vendors import canonical_vendor
 from pacsguard.advisories.versions import parse_range
 from pacsguard.errors import AdvisoryError, StoreError
 from pacsguard.integrity.ledger import utc_now
-from pacsguard.store.engine import inserted_id
+from pacsguard.store.engine import advisory_lock, inserted_id
 from pacsguard.store.schema import advisories, advisory_products
 
 _PG_LOCK_KEY = 0x61647631  # "adv1": serialises advisory imports on PostgreSQL
@@ -105,16 +105,11 @@ def _instant(stamp: str) -> str:
     return when.astimezone(UTC).isoformat()
 
 
-def _lock(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-
-
 def import_advisory(engine: Engine, adv: Advisory, data: bytes, source: str) -> ImportResult:
     digest = hashlib.sha256(data).hexdigest()
     try:
         with engine.begin() as conn:
-            _lock(conn)
+            advisory_lock(conn, _PG_LOCK_KEY)
             if conn.execute(select(advisories.c.id).where(advisories.c.sha256 == digest)
                             ).first() is not None:
                 return ImportResult(source, Imported.UNCHANGED, adv.tracking_id, adv.revision)

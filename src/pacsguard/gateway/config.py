@@ -38,6 +38,7 @@ Relative paths are relative to the configuration file.
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Annotated
@@ -139,6 +140,18 @@ class Destination(_Strict):
     backoff_min_seconds: float = Field(default=1.0, gt=0)
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     timeout_seconds: float = Field(default=10.0, gt=0)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The client TLS context for this destination (TLS 1.2 or later, BCP 195; its
+        certificate verified against ``tls.ca``), or None for plain TCP."""
+        t = self.tls
+        if t is None:
+            return None
+        ctx = ssl.create_default_context(cafile=str(t.ca))
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if t.certificate is not None and t.private_key is not None:
+            ctx.load_cert_chain(str(t.certificate), str(t.private_key))
+        return ctx
 
     @model_validator(mode="after")
     def _transport(self) -> Destination:

@@ -112,16 +112,6 @@ class Forwarder(threading.Thread):
         return ok
 
     # -- sending ---------------------------------------------------------------------------
-    def _tls(self) -> ssl.SSLContext | None:
-        t = self.dest.tls
-        if t is None:
-            return None
-        ctx = ssl.create_default_context(cafile=str(t.ca))
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if t.certificate is not None and t.private_key is not None:
-            ctx.load_cert_chain(str(t.certificate), str(t.private_key))
-        return ctx
-
     def _send(self, batch: list[Path]) -> bool:
         """Send a batch on one association; False when it had to stop on a failure."""
         from pynetdicom import AE
@@ -146,7 +136,7 @@ class Forwarder(threading.Thread):
         ae.acse_timeout = ae.network_timeout = ae.connection_timeout = self.dest.timeout_seconds
         ae.dimse_timeout = self.dest.timeout_seconds
         try:
-            tls = self._tls()
+            tls = self.dest.ssl_context()
             assoc = ae.associate(self.dest.host, self.dest.port, ae_title=self.dest.ae_title,
                                  tls_args=(tls, self.dest.host) if tls is not None else None)
         except (OSError, ssl.SSLError) as exc:

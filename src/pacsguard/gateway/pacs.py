@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import ssl
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,16 +49,6 @@ class Scope:
     until: str | None = None
     sample: float | None = None  # fraction 0 < f <= 1
     seed: int | None = None
-
-
-def _tls(dest: Destination) -> ssl.SSLContext | None:
-    t = dest.tls
-    if t is None:
-        return None
-    ctx = ssl.create_default_context(cafile=str(t.ca))
-    if t.certificate is not None and t.private_key is not None:
-        ctx.load_cert_chain(str(t.certificate), str(t.private_key))
-    return ctx
 
 
 class PacsSession:
@@ -98,7 +87,7 @@ class PacsSession:
             roles.append(build_role(cx.abstract_syntax, scp_role=True))
         ae.acse_timeout = ae.network_timeout = ae.connection_timeout = dest.timeout_seconds
         ae.dimse_timeout = max(dest.timeout_seconds, 30.0)
-        tls = _tls(dest)
+        tls = dest.ssl_context()
         self.assoc = ae.associate(dest.host, dest.port, ae_title=dest.ae_title,
                                   ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, self._store)],
                                   tls_args=(tls, dest.host) if tls is not None else None)

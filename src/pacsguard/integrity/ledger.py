@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.errors import (
@@ -31,6 +31,7 @@ from pacsguard.errors import (
 from pacsguard.integrity import merkle
 from pacsguard.integrity.checkpoint import Checkpoint, Signer, Verifier
 from pacsguard.integrity.entry import LedgerEntry, entry_key_fields
+from pacsguard.store.engine import advisory_lock
 from pacsguard.store.schema import checkpoints, entries
 
 _PG_LOCK_KEY = 0x70616373  # "pacs": the advisory lock that serialises appends on PostgreSQL
@@ -170,7 +171,6 @@ class Ledger:
         self.origin = origin
         self.verifier = verifier
         self.signer = signer
-        self._pg = engine.dialect.name == "postgresql"
 
     # -- reading ---------------------------------------------------------------------------
     def size(self, conn: Connection | None = None) -> int:
@@ -283,8 +283,7 @@ class Ledger:
 
     # -- appending -------------------------------------------------------------------------
     def _lock(self, conn: Connection) -> None:
-        if self._pg:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        advisory_lock(conn, _PG_LOCK_KEY)
 
     def append(self, items: Sequence[PendingEntry]) -> list[int]:
         """Append entries in one transaction; return their leaf indexes."""

@@ -177,10 +177,17 @@ def _associate(t: Target, called: str, timeout: float,
     return out
 
 
-def _tls_probe(address: str, port: int, timeout: float) -> tuple[bool | None, str]:
+def _looking_context() -> ssl.SSLContext:
+    """A client context that accepts any certificate: discovery asks what a node offers;
+    whether to trust it is the assessment's job."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # we ask what it offers; trust is the assessment's job
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _tls_probe(address: str, port: int, timeout: float) -> tuple[bool | None, str]:
+    ctx = _looking_context()
     try:
         with socket.create_connection((address, port), timeout=timeout) as raw, \
                 ctx.wrap_socket(raw, server_hostname=None) as s:
@@ -216,10 +223,7 @@ def probe(t: Target, called_aet: str = "ANY-SCP", timeout: float = 5.0,
     tls, tls_detail = _tls_probe(t.address, tls_port or t.port, timeout)
     result, over_tls = plain, False
     if not plain["dicom"] and tls and (tls_port is None or tls_port == t.port):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        result, over_tls = _associate(t, called_aet, timeout, ctx), True
+        result, over_tls = _associate(t, called_aet, timeout, _looking_context()), True
     if not result["dicom"]:
         error = "no DICOM answer (not a DICOM port, or it wants a client certificate)"
     vendor, name, version = identify(result["class_uid"], result["version_name"])

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.advisories.vendors import canonical_vendor, vendor_key
@@ -34,7 +34,7 @@ from pacsguard.advisories.versions import compare_versions, version_candidates
 from pacsguard.errors import LedgerError, StoreError
 from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.fingerprint import Equipment
-from pacsguard.store.engine import inserted_id
+from pacsguard.store.engine import advisory_lock, inserted_id
 from pacsguard.store.schema import (
     entries,
     inventory_state,
@@ -110,11 +110,6 @@ class SyncReport:
     next_leaf: int = 0
 
 
-def _lock(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-
-
 def _state(conn: Connection, key: str) -> int:
     v = conn.execute(select(inventory_state.c.value).where(inventory_state.c.key == key)
                      ).scalar()
@@ -134,7 +129,7 @@ def sync(engine: Engine, batch: int = 20000) -> SyncReport:
     try:
         while True:
             with engine.begin() as conn:
-                _lock(conn)
+                advisory_lock(conn, _PG_LOCK_KEY)
                 start = _state(conn, NEXT_LEAF)
                 rows = conn.execute(
                     select(entries.c.leaf_index, entries.c.entry)

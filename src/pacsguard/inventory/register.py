@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.advisories.vendors import canonical_vendor
+from pacsguard.dates import is_iso_date
 from pacsguard.errors import ConfigError, StoreError
 from pacsguard.integrity.fingerprint import Equipment
 from pacsguard.integrity.ledger import utc_now
@@ -44,7 +43,6 @@ IDENTITY = ("manufacturer", "model", "serial_number", "station_name", "instituti
 READ_ONLY = ("vendor", "modalities", "software_versions", "first_seen", "last_seen",
              "image_count", "source")
 COLUMNS = ("id", *IDENTITY, *READ_ONLY, *MANUAL)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CLEAR = "-"
 
 
@@ -89,13 +87,6 @@ class ImportReport:
     unchanged: int
 
 
-def _is_date(text: str) -> bool:
-    try:
-        return bool(_DATE.match(text)) and date.fromisoformat(text) is not None
-    except ValueError:
-        return False
-
-
 def _cell(value: object) -> str:
     """A CSV cell a spreadsheet will not run: text from images (station, institution) that
     starts like a formula is prefixed with an apostrophe (OWASP CSV injection)."""
@@ -113,7 +104,7 @@ def _check(rows: list[dict[str, str]], source: str) -> None:
     for n, row in enumerate(rows, 2):  # row 1 is the header
         for k in DATES:
             v = row.get(k, "").strip()
-            if v and v != CLEAR and not _is_date(v):
+            if v and v != CLEAR and not is_iso_date(v):
                 raise ConfigError(f"{source}: row {n}: {k} {v!r} is not a date (YYYY-MM-DD)")
         mid = row.get("id", "").strip()
         if mid and not (mid.isascii() and mid.isdigit()):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from pacsguard.errors import StoreError
@@ -135,6 +135,13 @@ def check_schema(engine: Engine) -> None:
             f"ledger database {redact(str(engine.url))} is at schema {current}, this pacsguard "
             f"needs {head}; run 'pacsguard init' to migrate it"
         )
+
+
+def advisory_lock(conn: Connection, key: int) -> None:
+    """Serialise writers that share one PostgreSQL database: a transaction-scoped advisory
+    lock on ``key`` (SQLite needs none: its writers already take the write lock up front)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
