@@ -100,6 +100,8 @@ def test_dicom_tls_with_dcmtk_and_client_certificates(start_gateway: object,
     assert bad.returncode != 0
     assert echo(gw.port, "CT01").returncode != 0
     assert len(gw.queued()) == 3
+    failed = [e for e in gw.audit_events() if e["event"] == "connection_failed"]
+    assert len(failed) >= 2 and all(e["address"] == "127.0.0.1" for e in failed)
 
 
 def test_sigterm_stops_gracefully(start_gateway: object) -> None:

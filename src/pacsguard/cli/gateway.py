@@ -80,6 +80,11 @@ def run_cmd(config: ConfigFile) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    queued, deleted = receiver.recover()
+    if queued or deleted:
+        err_console.print(f"spool recovered after an interruption: {queued} recorded "
+                          f"instances queued, {deleted} unacknowledged files removed",
+                          highlight=False)
     receiver.start()
     checkpoint()  # the ledger is signed before anything new arrives
     for f in forwarders:
@@ -102,7 +107,12 @@ def run_cmd(config: ConfigFile) -> None:
             f.stop()
         for f in forwarders:
             f.join(timeout=60)
+        cpu: dict[str, float] = {f"{k}_ms": round(v * 1000, 1)
+                                 for k, v in receiver.cpu_seconds.items()}
+        cpu["forward_ms"] = round(sum(f.cpu_seconds for f in forwarders) * 1000, 1)
         checkpoint()
+        guarded("stop", lambda: audit.write("gateway_stopped", pending=receiver.spool.used,
+                                            cpu=cpu))
         audit.close()
         ledger.engine.dispose()
         err_console.print("gateway stopped", highlight=False)

@@ -24,6 +24,7 @@ syntax (implicit/explicit, defined/undefined lengths, byte order) does not chang
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import struct
 import zlib
@@ -383,10 +384,13 @@ def walk(f: BinaryIO, name: str, rewritable: frozenset[int],
          clinical_tags: frozenset[int]) -> WalkResult:
     """Walk one open file; raise ``DicomReadError`` naming the file and the problem."""
     file_hash = hashlib.sha256()
-    try:
-        size = os.fstat(f.fileno()).st_size
-    except (OSError, AttributeError, ValueError):
-        size = 0
+    if isinstance(f, io.BytesIO):  # a received instance, already in memory
+        size = f.getbuffer().nbytes
+    else:
+        try:
+            size = os.fstat(f.fileno()).st_size
+        except (OSError, AttributeError, ValueError):
+            size = 0
     s = HashingStream(f, file_hash, size + 1 if 0 < size <= WHOLE_FILE else CHUNK)
     w = _Walker(s, rewritable, clinical_tags, name)
     r = w.result

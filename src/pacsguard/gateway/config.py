@@ -140,6 +140,10 @@ class Destination(_Strict):
     backoff_min_seconds: float = Field(default=1.0, gt=0)
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     timeout_seconds: float = Field(default=10.0, gt=0)
+    # associations sending at once: a PACS answers each C-STORE only after storing it, so one
+    # association waits out every store (measured: Orthanc took 1.6-1.9x as many instances
+    # per second over two associations as over one)
+    connections: int = Field(default=2, ge=1, le=8)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The client TLS context for this destination (TLS 1.2 or later, BCP 195; its

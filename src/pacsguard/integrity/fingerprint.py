@@ -10,6 +10,7 @@ the inventory.
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,4 +166,12 @@ def fingerprint_file(path: Path, profile: HeaderProfile = DEFAULT_PROFILE,
         raise DicomReadError(f"{name}: is a directory, not a file") from None
     except OSError as exc:
         raise DicomReadError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    return from_walk(r, name, profile, attr_key)
+
+
+def fingerprint_bytes(data: bytes, name: str, profile: HeaderProfile = DEFAULT_PROFILE,
+                      attr_key: bytes | None = None) -> Fingerprint:
+    """Fingerprint an encoded file held in memory (the gateway's received instance); the
+    same digests as :func:`fingerprint_file` over the same bytes."""
+    r = walk(io.BytesIO(data), name, profile.tags, _CLINICAL)
     return from_walk(r, name, profile, attr_key)

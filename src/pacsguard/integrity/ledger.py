@@ -12,11 +12,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -162,6 +163,44 @@ def _entry_rows(items: Sequence[PendingEntry],
     return rows
 
 
+def _nodes_query(wanted: Sequence[merkle.Node], mark: str) -> tuple[str, tuple[int, ...]]:
+    """One query for stored tree nodes: an indexed equality per level (a row-value IN list is
+    not indexed by SQLite and turned every append into a scan of the whole tree), written as
+    plain SQL: building it with SQLAlchemy's expression language cost more than the query
+    itself (measured: most of an inclusion proof's 6 ms on a 10-million-entry ledger)."""
+    by_level: dict[int, list[int]] = {}
+    for level, idx in wanted:
+        by_level.setdefault(level, []).append(idx)
+    if not by_level:
+        return "", ()
+    selects = []
+    params: list[int] = []
+    leaves = by_level.pop(0, None)
+    if leaves:  # level 0: the leaf hashes, kept in entries (revision 0002)
+        selects.append("SELECT 0, leaf_index, leaf_hash FROM entries WHERE leaf_index "
+                       f"IN ({', '.join([mark] * len(leaves))}) AND leaf_hash IS NOT NULL")
+        params.extend(leaves)
+    if by_level:
+        clauses = []
+        for lv, ids in by_level.items():
+            clauses.append(f"(level = {mark} AND idx IN ({', '.join([mark] * len(ids))}))")
+            params.append(lv)
+            params.extend(ids)
+        selects.append("SELECT level, idx, hash FROM merkle_nodes WHERE " + " OR ".join(clauses))
+    return " UNION ALL ".join(selects), tuple(params)
+
+
+def _nodes_found(wanted: Sequence[merkle.Node], rows: Iterable[Any]) -> dict[merkle.Node, bytes]:
+    found = {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        raise LedgerError(
+            f"ledger tree nodes {missing[:3]} are missing from the database; the ledger "
+            "was damaged or edited outside pacsguard"
+        )
+    return found
+
+
 class Ledger:
     """Reads and appends the ledger in one database."""
 
@@ -184,43 +223,9 @@ class Ledger:
             return q(c)
 
     def _nodes(self, conn: Connection, wanted: Sequence[merkle.Node]) -> dict[merkle.Node, bytes]:
-        found: dict[merkle.Node, bytes] = {}
-        wanted = list(wanted)
-        by_level: dict[int, list[int]] = {}
-        for level, idx in wanted:
-            by_level.setdefault(level, []).append(idx)
-        # One query, an indexed equality per level (a row-value IN list is not indexed by
-        # SQLite and turned every append into a scan of the whole tree), written as plain SQL:
-        # building it with SQLAlchemy's expression language cost more than the query itself
-        # (measured: most of an inclusion proof's 6 ms on a 10-million-entry ledger).
-        if by_level:
-            mark = _placeholder(conn)
-            selects = []
-            params: list[int] = []
-            leaves = by_level.pop(0, None)
-            if leaves:  # level 0: the leaf hashes, kept in entries (revision 0002)
-                selects.append("SELECT 0, leaf_index, leaf_hash FROM entries WHERE leaf_index "
-                               f"IN ({', '.join([mark] * len(leaves))}) "
-                               "AND leaf_hash IS NOT NULL")
-                params.extend(leaves)
-            if by_level:
-                clauses = []
-                for lv, ids in by_level.items():
-                    clauses.append(f"(level = {mark} AND idx IN ({', '.join([mark] * len(ids))}))")
-                    params.append(lv)
-                    params.extend(ids)
-                selects.append("SELECT level, idx, hash FROM merkle_nodes WHERE "
-                               + " OR ".join(clauses))
-            rows = conn.exec_driver_sql(" UNION ALL ".join(selects), tuple(params))
-            for level, idx, h in rows:
-                found[(int(level), int(idx))] = bytes(h)
-        missing = [n for n in wanted if n not in found]
-        if missing:
-            raise LedgerError(
-                f"ledger tree nodes {missing[:3]} are missing from the database; the ledger "
-                "was damaged or edited outside pacsguard"
-            )
-        return found
+        sql, params = _nodes_query(wanted, _placeholder(conn))
+        rows: Iterable[Any] = conn.exec_driver_sql(sql, params) if sql else []
+        return _nodes_found(wanted, rows)
 
     def _range_hashes(self, conn: Connection, ranges: Sequence[merkle.Range]) -> list[bytes]:
         nodes = self._nodes(conn, merkle.proof_nodes(ranges))
@@ -297,26 +302,40 @@ class Ledger:
         try:
             with self.engine.begin() as conn:
                 self._lock(conn)
-                size = self.size(conn)
-                needed = merkle.Frontier.needed_nodes(size)
-                got = self._nodes(conn, needed) if needed else {}
-                frontier = merkle.Frontier(size, [(lv, i, got[(lv, i)]) for lv, i in needed])
-                node_rows = frontier.extend([row[5] for row in rows])
-                # plain DBAPI executemany: SQLAlchemy's per-row parameter processing cost more
-                # than the inserts themselves (measured), and these rows need none
-                mark = _placeholder(conn)
-                conn.exec_driver_sql(
-                    "INSERT INTO entries (leaf_index, sop_instance_uid, uid_key, entry, path, "
-                    f"clinical_attrs, leaf_hash) VALUES ({', '.join([mark] * 7)})",
-                    [(i, *row) for i, row in enumerate(rows, size)])
-                if node_rows:  # none only when a one-leaf tree is started
-                    conn.exec_driver_sql(
-                        "INSERT INTO merkle_nodes (level, idx, hash) "
-                        f"VALUES ({mark}, {mark}, {mark})", node_rows)
+                return self._append_in(conn, rows)
         except SQLAlchemyError as exc:
             raise StoreError(f"could not append to the ledger: {getattr(exc, 'orig', exc)}"
                              ) from None
+
+    def _append_in(self, conn: Connection,
+                   rows: list[tuple[str, int, bytes, str | None, bytes | None, bytes]],
+                   ) -> list[int]:
+        """Append inside the caller's transaction, which holds the writer lock."""
+        mark = _placeholder(conn)
+        # plain SQL: the expression language's compile and cache-key costs were a third of a
+        # one-entry append (the gateway's case; measured)
+        top = conn.exec_driver_sql("SELECT max(leaf_index) FROM entries").scalar()
+        size = 0 if top is None else int(top) + 1
+        needed = merkle.Frontier.needed_nodes(size)
+        got = self._nodes(conn, needed) if needed else {}
+        frontier = merkle.Frontier(size, [(lv, i, got[(lv, i)]) for lv, i in needed])
+        node_rows = frontier.extend([row[5] for row in rows])
+        # plain DBAPI executemany: SQLAlchemy's per-row parameter processing cost more
+        # than the inserts themselves (measured), and these rows need none
+        conn.exec_driver_sql(
+            "INSERT INTO entries (leaf_index, sop_instance_uid, uid_key, entry, path, "
+            f"clinical_attrs, leaf_hash) VALUES ({', '.join([mark] * 7)})",
+            [(i, *row) for i, row in enumerate(rows, size)])
+        if node_rows:  # none only when a one-leaf tree is started
+            conn.exec_driver_sql(
+                "INSERT INTO merkle_nodes (level, idx, hash) "
+                f"VALUES ({mark}, {mark}, {mark})", node_rows)
         return list(range(size, size + len(rows)))
+
+    def appender(self) -> Appender:
+        """A held connection for many one-entry appends (the gateway: one per received
+        instance), each looking up and appending under the same writer lock."""
+        return Appender(self)
 
     # -- checkpoints -----------------------------------------------------------------------
     def sign_checkpoint(self) -> str:
@@ -484,3 +503,105 @@ class Ledger:
             )
         report.uncovered = max(0, report.size - cp_size)
         return report
+
+
+class Appender:
+    """One-entry appends for a long-running writer (the gateway: one per received instance).
+
+    Each append is its own committed transaction that looks up the SOP Instance UID's newest
+    entry and appends under the same writer lock, so two gateways sharing a ledger cannot
+    both append a first entry for one instance. It runs on a held DBAPI connection with
+    plain SQL, and keeps the tree's frontier between appends (reloaded whenever another
+    writer has appended meanwhile): through SQLAlchemy's connection and with the frontier
+    reloaded each time, a one-entry append cost 1.7 ms, several times its commit
+    (measured; docs/gateway.md). Not thread-safe: the caller serialises.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        dialect = ledger.engine.dialect
+        self._sqlite = dialect.name == "sqlite"
+        self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._db_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._raw: Any = None
+        self._frontier: merkle.Frontier | None = None
+
+    def record(self, uid: str, decide: Callable[[StoredEntry | None], PendingEntry | None],
+               ) -> int:
+        """``decide`` sees the newest stored entry for ``uid`` (or None) and returns what to
+        append, or None to append nothing; returns the leaf index appended, or the current
+        one. Raises :class:`StoreError` when the database fails (nothing is half-written)."""
+        try:
+            if self._raw is None:
+                self._raw = self.ledger.engine.raw_connection()
+            cur = self._raw.cursor()
+        except (SQLAlchemyError, self._db_error) as exc:
+            self.close()
+            raise StoreError(f"could not open the ledger: {getattr(exc, 'orig', exc)}"
+                             ) from None
+        m = self._mark
+        try:
+            with _gc_paused():
+                if self._sqlite:
+                    cur.execute("BEGIN IMMEDIATE")
+                else:
+                    cur.execute(f"SELECT pg_advisory_xact_lock({m})", (_PG_LOCK_KEY,))
+                cur.execute("SELECT leaf_index, sop_instance_uid, entry, path, clinical_attrs "
+                            f"FROM entries WHERE uid_key = {m} ORDER BY leaf_index",
+                            (uid_key(uid),))
+                found = None
+                for idx, u, raw, path, attrs in cur.fetchall():
+                    if u == uid:
+                        found = StoredEntry(int(idx), bytes(raw), path,
+                                            bytes(attrs) if attrs is not None else None)
+                pending = decide(found)
+                if pending is None:
+                    self._end(cur, commit=False)
+                    assert found is not None
+                    return found.leaf_index
+                row = _entry_rows([pending])[0]
+                cur.execute("SELECT max(leaf_index) FROM entries")
+                top = cur.fetchone()[0]
+                size = 0 if top is None else int(top) + 1
+                if self._frontier is None or self._frontier.size != size:
+                    self._frontier = self._load_frontier(cur, size)
+                parents = self._frontier.extend([row[5]])
+                cur.execute("INSERT INTO entries (leaf_index, sop_instance_uid, uid_key, "
+                            "entry, path, clinical_attrs, leaf_hash) VALUES "
+                            f"({', '.join([m] * 7)})", (size, *row))
+                if parents:
+                    cur.executemany(f"INSERT INTO merkle_nodes (level, idx, hash) VALUES "
+                                    f"({m}, {m}, {m})", parents)
+                self._end(cur, commit=True)
+                return size
+        except BaseException as exc:
+            self._frontier = None  # it may hold the leaf that was not committed
+            with suppress(Exception):
+                self._end(cur, commit=False)
+            if isinstance(exc, self._db_error):
+                self.close()
+                raise StoreError(f"could not append to the ledger: {exc}") from None
+            raise
+
+    def _end(self, cur: Any, commit: bool) -> None:
+        if self._sqlite:
+            cur.execute("COMMIT" if commit else "ROLLBACK")
+        elif commit:
+            self._raw.commit()
+        else:
+            self._raw.rollback()
+
+    def _load_frontier(self, cur: Any, size: int) -> merkle.Frontier:
+        needed = merkle.Frontier.needed_nodes(size)
+        sql, params = _nodes_query(needed, self._mark)
+        if sql:
+            cur.execute(sql, params)
+        got = _nodes_found(needed, cur.fetchall() if sql else [])
+        return merkle.Frontier(size, [(lv, i, got[(lv, i)]) for lv, i in needed])
+
+    def close(self) -> None:
+        self._frontier = None
+        if self._raw is not None:
+            with suppress(Exception):
+                self._raw.close()
+            self._raw = None
