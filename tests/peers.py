@@ -30,7 +30,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _need(binary: str) -> str:
+def need(binary: str) -> str:
     path = shutil.which(binary) or (binary if os.access(binary, os.X_OK) else None)
     if path is None:
         pytest.fail(f"{binary} is missing: run scripts/test.sh, which installs dcmtk and orthanc")
@@ -51,7 +51,7 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None
 
 
 @contextmanager
-def _running(cmd: list[str], port: int, workdir: Path) -> Iterator[int]:
+def running(cmd: list[str], port: int, workdir: Path) -> Iterator[int]:
     log = workdir / "peer.log"
     env = {**os.environ, "TCP_NODELAY": "1"}
     with log.open("wb") as out:
@@ -78,10 +78,10 @@ def storescp(workdir: Path, aet: str = "STORESCP",
     port = free_port()
     out = workdir / "received"
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [_need("storescp"), "-aet", aet, "-od", str(out)]
+    cmd = [need("storescp"), "-aet", aet, "-od", str(out)]
     if tls is not None:
         cmd += ["+tls", str(tls[0]), str(tls[1]), "-ic"]
-    with _running([*cmd, str(port)], port, workdir) as p:
+    with running([*cmd, str(port)], port, workdir) as p:
         yield p
 
 
@@ -126,7 +126,7 @@ def orthanc(workdir: Path, aet: str = "ORTHANC", check_called_aet: bool = True,
               # see Orthanc serve the altered bytes
               "MaximumStorageCacheSize": 0}
     (workdir / "orthanc.json").write_text(json.dumps(config))
-    with _running([_need(ORTHANC), str(workdir / "orthanc.json")], port, workdir):
+    with running([need(ORTHANC), str(workdir / "orthanc.json")], port, workdir):
         yield OrthancPeer(port, http, "test", password)
 
 

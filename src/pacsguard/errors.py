@@ -42,3 +42,8 @@ class ChangedInstanceError(LedgerError):
 
 class AdvisoryError(PacsguardError):
     """An advisory document or alert file was rejected; the message names it and says why."""
+
+
+class AssessError(PacsguardError):
+    """An assessment cannot start or go on: no authorisation, a target out of scope, a peer
+    that cannot be reached. The message says what to do."""

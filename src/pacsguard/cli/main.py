@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pacsguard.cli import alerts, demo, gateway, integrity, inventory, ledger, reports
+from pacsguard.cli import alerts, assess, demo, gateway, integrity, inventory, ledger, reports
 
 app = typer.Typer(
     name="pacsguard",
@@ -22,6 +22,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(gateway.app, name="gateway")
 reports.register(app)
 app.command("discover")(inventory.discover_cmd)
+assess.register(app)
 demo.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

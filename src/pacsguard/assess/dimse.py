@@ -1,0 +1,179 @@
+"""DIMSE requests the checks send (PS3.7 §9.1, PS3.4 Annexes B and C), over pynetdicom, with
+what comes back reduced to what an assessment may keep.
+
+A C-FIND answer is reduced to a **count** and the **keywords** of the attributes that came
+back with a value; the identifiers themselves are dropped as they arrive. No value read from
+a response is returned, logged or stored, with one exception documented on :func:`find_on`
+(a Study Instance UID handed to the caller's next request and then forgotten).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# DIMSE statuses, PS3.7 Annex C and PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4, B.2.3
+SUCCESS = 0x0000
+PENDING = (0xFF00, 0xFF01)
+CANCELLED = 0xFE00
+WARNING = 0xB000
+MOVE_DESTINATION_UNKNOWN = 0xA801
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+NOT_AUTHORISED = 0x0124
+
+_STATUS_TEXT = {0x0000: "Success", 0xFF00: "Pending", 0xFF01: "Pending (optional keys)",
+                0xFE00: "Cancelled", 0xB000: "Warning", 0xA700: "Out of resources",
+                0xA701: "Out of resources (matches)", 0xA702: "Out of resources "
+                "(sub-operations)", 0xA801: "Move destination unknown",
+                0xA900: "Identifier does not match SOP class", 0x0122: "SOP class not "
+                "supported", 0x0124: "Not authorised", 0x0110: "Processing failure",
+                0x0211: "Unrecognised operation", 0x0117: "Invalid SOP instance"}
+
+
+def status_text(status: int | None) -> str:
+    if status is None:
+        return "no status"
+    name = _STATUS_TEXT.get(status)
+    if name is None and 0xC000 <= status <= 0xCFFF:
+        name = "Unable to process"
+    return f"0x{status:04X}" + (f" {name}" if name else "")
+
+
+def succeeded(status: int | None) -> bool:
+    """Success or Warning: the request was processed (PS3.7 Annex C.1, C.3)."""
+    return status is not None and (status == SUCCESS or 0xB000 <= status <= 0xBFFF)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one DIMSE request ended. ``state``: answered (a final status came), refused (the
+    presentation context was not accepted, or the association was refused), aborted (the node
+    ended the association), timeout (no answer within the DIMSE timeout)."""
+
+    state: str
+    status: int | None = None
+    count: int = 0  # C-FIND: matches; C-MOVE/C-GET: sub-operations completed
+    failed: int = 0  # C-MOVE/C-GET: sub-operations failed
+    warning: int = 0
+    pending: int = 0  # pending responses seen
+    keywords: frozenset[str] = frozenset()  # C-FIND: attributes that came back with a value
+    capped: bool = False  # C-FIND: more matches than the cap; cancelled
+    seconds: float = 0.0
+
+    @property
+    def processed(self) -> bool:
+        return self.state == "answered" and succeeded(self.status)
+
+    def describe(self) -> str:
+        if self.state != "answered":
+            return self.state
+        return status_text(self.status)
+
+
+def _status(rsp: Any) -> int | None:
+    return int(rsp.Status) if rsp is not None and "Status" in rsp else None
+
+
+def _ended(assoc: Any, started: float, timeout: float) -> str:
+    return "timeout" if time.monotonic() - started >= timeout * 0.95 else "aborted"
+
+
+def _has_context(assoc: Any, model: str) -> bool:
+    return any(cx.abstract_syntax == model for cx in assoc.accepted_contexts)
+
+
+def find_on(assoc: Any, model: str, identifier: Any, timeout: float, cap: int = 1000,
+            keep: str = "", kept: Callable[[str], None] | None = None) -> Outcome:
+    """One C-FIND on an established association: count the matches (up to ``cap``, then
+    C-CANCEL, PS3.4 C.4.1.2.3) and note which attributes came back with a value.
+
+    ``keep`` names one attribute whose first non-empty value is handed to ``kept`` (the
+    exposure check passes a Study Instance UID to its C-MOVE); the value is never returned,
+    logged or stored here."""
+    if not _has_context(assoc, model):
+        return Outcome("refused")
+    started = time.monotonic()
+    count = 0
+    keywords: set[str] = set()
+    capped = False
+    final: int | None = None
+    for rsp, identifier_rsp in assoc.send_c_find(identifier, model):
+        status = _status(rsp)
+        if status is None:
+            return Outcome(_ended(assoc, started, timeout), count=count,
+                           keywords=frozenset(keywords), seconds=time.monotonic() - started)
+        if status in PENDING:
+            count += 1
+            if identifier_rsp is not None:
+                for elem in identifier_rsp:
+                    if elem.keyword and elem.value not in (None, "", b"", []) \
+                            and elem.keyword not in ("QueryRetrieveLevel",
+                                                     "SpecificCharacterSet"):
+                        keywords.add(elem.keyword)
+                if keep and kept is not None and keep in identifier_rsp:
+                    value = str(identifier_rsp[keep].value or "")
+                    if value:
+                        kept(value)
+                        kept = None
+            del identifier_rsp
+            if count == cap and not capped:
+                capped = True
+                assoc.send_c_cancel(1, query_model=model)
+            elif count > 2 * cap:  # the node ignores C-CANCEL
+                assoc.abort()
+                break
+            continue
+        final = status
+        break
+    return Outcome("answered" if final is not None else _ended(assoc, started, timeout),
+                   final, count, keywords=frozenset(keywords), capped=capped,
+                   seconds=time.monotonic() - started)
+
+
+def retrieve_on(assoc: Any, model: str, identifier: Any, timeout: float,
+                move_destination: str | None = None, stop_on_pending: bool = True
+                ) -> Outcome:
+    """One C-MOVE (to ``move_destination``) or C-GET. No storage role is negotiated, so a C-GET
+    cannot deliver anything to us; with ``stop_on_pending`` the association is aborted at the
+    first pending response, so a C-MOVE the node starts is cut short."""
+    if not _has_context(assoc, model):
+        return Outcome("refused")
+    started = time.monotonic()
+    if move_destination is not None:
+        responses = assoc.send_c_move(identifier, move_destination, model)
+    else:
+        responses = assoc.send_c_get(identifier, model)
+    pending = 0
+    for rsp, _ in responses:
+        status = _status(rsp)
+        if status is None:
+            return Outcome(_ended(assoc, started, timeout), pending=pending,
+                           seconds=time.monotonic() - started)
+        if status in PENDING:
+            pending += 1
+            if stop_on_pending:
+                assoc.abort()
+                return Outcome("answered", status, pending=pending,
+                               seconds=time.monotonic() - started)
+            continue
+        return Outcome("answered", status,
+                       int(rsp.get("NumberOfCompletedSuboperations", 0) or 0),
+                       int(rsp.get("NumberOfFailedSuboperations", 0) or 0),
+                       int(rsp.get("NumberOfWarningSuboperations", 0) or 0), pending,
+                       seconds=time.monotonic() - started)
+    return Outcome(_ended(assoc, started, timeout), pending=pending,
+                   seconds=time.monotonic() - started)
+
+
+def store_on(assoc: Any, ds: Any, timeout: float) -> Outcome:
+    """One C-STORE of ``ds`` (which needs ``file_meta.TransferSyntaxUID``)."""
+    if not _has_context(assoc, str(ds.SOPClassUID)):
+        return Outcome("refused")
+    started = time.monotonic()
+    rsp = assoc.send_c_store(ds)
+    status = _status(rsp)
+    if status is None:
+        return Outcome(_ended(assoc, started, timeout), seconds=time.monotonic() - started)
+    return Outcome("answered", status, seconds=time.monotonic() - started)

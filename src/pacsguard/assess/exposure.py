@@ -1,0 +1,234 @@
+"""Data exposure: what an unknown caller can read (PS3.4 Annex C, Annex K).
+
+* **C-FIND, study level** (Study Root, else Patient Root at patient level): universal
+  matching on every key (PS3.4 C.2.2.2.3), so every record matches. Reported: the number of
+  matches (counting stops at 1,000 with a C-CANCEL) and which attribute keywords came back
+  with a value. Never a value.
+* **Modality Worklist C-FIND**: the same, for scheduled procedure steps.
+* **C-MOVE to an arbitrary destination**: a destination AE title configured nowhere, for a
+  study UID that does not exist (pacsguard made it up): a node that checks destinations says
+  "Move destination unknown" (0xA801). Some nodes (dcmqrscp) check the destination only when
+  there is something to send and answer Success with no sub-operations; then, and only if the
+  C-FIND found a study, the C-MOVE is repeated for that study, and the association is aborted
+  at the first pending response. The study UID is held in memory for that one request and
+  never kept, printed or stored.
+* **C-GET**: for a study UID that does not exist, with no storage role negotiated, so nothing
+  can be delivered to us. Processed (Success, no sub-operations) means C-GET is open.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pacsguard.assess import dimse
+from pacsguard.assess.catalog import finding
+from pacsguard.assess.model import Fact, Options, Section
+from pacsguard.assess.net import Pacer, dimse_association, random_aet
+from pacsguard.assess.policy import Access
+from pacsguard.assess.services import (
+    PATIENT_FIND,
+    PATIENT_GET,
+    PATIENT_MOVE,
+    STUDY_FIND,
+    STUDY_GET,
+    STUDY_MOVE,
+    WORKLIST_FIND,
+    Offered,
+)
+from pacsguard.assess.testdata import fresh_uid
+from pacsguard.findings import Finding, Severity
+
+FAMILY = "exposure"
+TITLE = "Data exposure to an unknown caller"
+FIND_CAP = 1000
+STUDY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
+              "StudyTime", "AccessionNumber", "StudyDescription", "ReferringPhysicianName",
+              "StudyID", "StudyInstanceUID", "ModalitiesInStudy",
+              "NumberOfStudyRelatedInstances")
+PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex")
+
+
+@dataclass(frozen=True)
+class Exposure:
+    find_records: int | None = None  # None: C-FIND not answered
+
+
+def study_query(level: str = "STUDY") -> Any:
+    """A universal-matching identifier (PS3.4 C.2.2.2.3): every key empty."""
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    for key in (STUDY_KEYS if level == "STUDY" else PATIENT_KEYS):
+        setattr(ds, key, "")
+    return ds
+
+
+def worklist_query() -> Any:
+    from pydicom.dataset import Dataset
+
+    step = Dataset()
+    for key in ("Modality", "ScheduledStationAETitle", "ScheduledProcedureStepStartDate",
+                "ScheduledProcedureStepStartTime", "ScheduledPerformingPhysicianName",
+                "ScheduledProcedureStepDescription", "ScheduledProcedureStepID"):
+        setattr(step, key, "")
+    ds = Dataset()
+    for key in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                "AccessionNumber", "RequestedProcedureID", "StudyInstanceUID"):
+        setattr(ds, key, "")
+    ds.ScheduledProcedureStepSequence = [step]
+    return ds
+
+
+def _retrieve_identifier(study_uid: str) -> Any:
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.StudyInstanceUID = study_uid
+    return ds
+
+
+def _pick(offered: Offered, study: str, patient: str) -> str | None:
+    if study in offered:
+        return study
+    if patient in offered:
+        return patient
+    return None
+
+
+def check(access: Access, offered: Offered, options: Options,
+          pacer: Pacer) -> tuple[Section, Exposure]:
+    started = time.monotonic()
+    subject = options.target.text
+    if access.why_not():
+        return Section(FAMILY, TITLE, skipped=access.why_not()), Exposure()
+    findings: list[Finding] = []
+    facts: list[Fact] = []
+    ch, called, calling, timeout = (access.channel, access.called_aet, access.calling_aet,
+                                    options.timeout)
+    found_study: list[str] = []  # at most one UID, in memory for the C-MOVE below only
+
+    # C-FIND
+    find_model = _pick(offered, STUDY_FIND, PATIENT_FIND)
+    records: int | None = None
+    if find_model is None:
+        facts.append(Fact("C-FIND", "no Query/Retrieve FIND context accepted"))
+    else:
+        level = "STUDY" if find_model == STUDY_FIND else "PATIENT"
+        with dimse_association(ch, called, calling, [find_model], timeout, pacer) as assoc:
+            out = (dimse.find_on(assoc, find_model, study_query(level), timeout, FIND_CAP,
+                                 keep="StudyInstanceUID", kept=found_study.append)
+                   if assoc is not None else dimse.Outcome("refused"))
+        what = f"wildcard C-FIND at {level.lower()} level"
+        facts.append(Fact("C-FIND", f"{what}: {out.describe()}, {out.count}"
+                          f"{'+' if out.capped else ''} matches"))
+        if out.processed or (out.state == "answered" and out.count):
+            records = out.count
+            keywords = ", ".join(sorted(out.keywords)) or "none"
+            if out.count:
+                findings.append(finding(
+                    "QR-FIND-OPEN", Severity.HIGH,
+                    f"A {what} from the unknown caller '{calling}' returned "
+                    f"{_records(out.count)}{' or more' if out.capped else ''}; attributes "
+                    "returned with "
+                    f"values: {keywords}. (Only the count and keywords were kept.)", subject))
+            else:
+                findings.append(finding(
+                    "QR-FIND-OPEN", Severity.LOW,
+                    f"A {what} from the unknown caller '{calling}' was answered "
+                    f"{out.describe()} with no records (an empty archive, or nothing "
+                    "visible yet): anyone may query it once it holds data.", subject))
+
+    # Modality Worklist
+    if WORKLIST_FIND in offered:
+        with dimse_association(ch, called, calling, [WORKLIST_FIND], timeout, pacer) as assoc:
+            out = (dimse.find_on(assoc, WORKLIST_FIND, worklist_query(), timeout, FIND_CAP)
+                   if assoc is not None else dimse.Outcome("refused"))
+        facts.append(Fact("Worklist C-FIND", f"{out.describe()}, {out.count} matches"))
+        if out.processed or (out.state == "answered" and out.count):
+            sev = Severity.HIGH if out.count else Severity.LOW
+            findings.append(finding(
+                "MWL-FIND-OPEN", sev,
+                f"A wildcard worklist C-FIND from '{calling}' returned {out.count} "
+                "scheduled procedure step(s); attributes with values: "
+                f"{', '.join(sorted(out.keywords)) or 'none'}.", subject))
+
+    # C-MOVE to a destination configured nowhere
+    move_model = _pick(offered, STUDY_MOVE, PATIENT_MOVE)
+    if move_model is None:
+        facts.append(Fact("C-MOVE", "no Query/Retrieve MOVE context accepted"))
+    else:
+        destination = random_aet("PGD")
+        with dimse_association(ch, called, calling, [move_model], timeout, pacer) as assoc:
+            out = (dimse.retrieve_on(assoc, move_model, _retrieve_identifier(fresh_uid()),
+                                     timeout, move_destination=destination)
+                   if assoc is not None else dimse.Outcome("refused"))
+        facts.append(Fact("C-MOVE (study UID that does not exist)",
+                          f"to '{destination}': {out.describe()}"))
+        accepted = _move_attempted(out)
+        evidence = ""
+        if accepted:
+            evidence = (f"C-MOVE to '{destination}' (configured nowhere) was answered "
+                        f"{out.describe()} for a study UID that does not exist.")
+        elif out.processed and out.count + out.failed + out.warning == 0 and found_study:
+            with dimse_association(ch, called, calling, [move_model], timeout,
+                                   pacer) as assoc:
+                real = (dimse.retrieve_on(assoc, move_model,
+                                          _retrieve_identifier(found_study[0]), timeout,
+                                          move_destination=destination)
+                        if assoc is not None else dimse.Outcome("refused"))
+            facts.append(Fact("C-MOVE (a study the C-FIND listed)",
+                              f"to '{destination}': {real.describe()}"))
+            if _move_attempted(real):
+                accepted = True
+                evidence = (f"C-MOVE of a listed study to '{destination}' (configured "
+                            f"nowhere) was answered {real.describe()} "
+                            f"({real.pending} pending, {real.failed} failed sub-operations); "
+                            "pacsguard aborted the association at the first pending answer.")
+        elif out.processed and not found_study:
+            facts.append(Fact("C-MOVE destination check", "not exercised: the node answered "
+                              "Success for a study that does not exist and no real study "
+                              "was listed"))
+        if accepted:
+            findings.append(finding("QR-MOVE-ANY-DEST", Severity.HIGH, evidence, subject))
+    found_study.clear()
+
+    # C-GET
+    get_model = _pick(offered, STUDY_GET, PATIENT_GET)
+    if get_model is None:
+        facts.append(Fact("C-GET", "no Query/Retrieve GET context accepted"))
+    else:
+        with dimse_association(ch, called, calling, [get_model], timeout, pacer) as assoc:
+            out = (dimse.retrieve_on(assoc, get_model, _retrieve_identifier(fresh_uid()),
+                                     timeout)
+                   if assoc is not None else dimse.Outcome("refused"))
+        facts.append(Fact("C-GET (study UID that does not exist)", out.describe()))
+        if out.processed or out.pending:
+            sev = Severity.HIGH if records else Severity.MEDIUM
+            findings.append(finding(
+                "QR-GET-OPEN", sev,
+                f"C-GET from the unknown caller '{calling}' was processed ({out.describe()}, "
+                f"for a study UID that does not exist; nothing was retrieved)"
+                + (f"; the C-FIND listed {_records(records)} anyone could retrieve."
+                   if records else "."), subject))
+    return (Section(FAMILY, TITLE, tuple(findings), tuple(facts),
+                    seconds=time.monotonic() - started), Exposure(records))
+
+
+def _records(n: int) -> str:
+    return f"{n} record" + ("" if n == 1 else "s")
+
+
+def _move_attempted(out: dimse.Outcome) -> bool:
+    """The node started (or tried) sub-operations towards the unknown destination."""
+    if out.state != "answered":
+        return False
+    if out.pending:
+        return True
+    if out.status == dimse.MOVE_DESTINATION_UNKNOWN:
+        return False
+    return (dimse.succeeded(out.status) or out.status == 0xA702) and \
+        out.count + out.failed + out.warning > 0

@@ -1,0 +1,143 @@
+"""The values that flow through an assessment: what to assess and how (:class:`Options`),
+what one check family saw (:class:`Section`), and the whole result (:class:`Assessment`).
+
+Nothing here carries patient data. Facts and evidence name counts, attribute keywords,
+statuses, AE titles pacsguard made up, UIDs pacsguard generated, and protocol details.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pacsguard.errors import AssessError
+from pacsguard.findings import Finding, Severity, exit_status, worst
+from pacsguard.inventory.active import Target
+
+#: The most fuzz cases one run may send, and the most default called AE titles it may try.
+MAX_FUZZ_CASES = 10_000
+MAX_RATE = 50.0  # requests per second: a ceiling on --rate, whatever is asked
+
+_AUTHORISATION = re.compile(r"^\s*(?P<name>[^,]*[^,\s][^,]*),\s*(?P<ref>\S.*)$")
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    """Who authorised the test, and their reference (a ticket, a letter, a contract)."""
+
+    name: str
+    reference: str
+
+    @classmethod
+    def parse(cls, text: str) -> Authorisation:
+        m = _AUTHORISATION.match(text or "")
+        if m is None or len(text) > 300:
+            raise AssessError(
+                "--authorized-by must name who authorised this test and their reference, as "
+                "\"NAME, reference\" (e.g. \"J. Smith CISO, change CHG-1234\"); pacsguard "
+                "assesses only a node whose owner has authorised it")
+        return cls(m.group("name").strip(), m.group("ref").strip())
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.reference}"
+
+
+@dataclass(frozen=True)
+class TlsClient:
+    """A client certificate and key to present, and a CA bundle to verify the peer with."""
+
+    certificate: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    target: Target
+    authorisation: Authorisation
+    called_aet: str | None = None  # the node's own AE title, when the tester knows it
+    timeout: float = 3.0  # seconds, every network step
+    rate: float = 10.0  # requests (connections, handshakes, queries, HTTP) per second
+    guesses: int = 24  # default called AE titles tried at most
+    tls_port: int | None = None
+    tls: TlsClient = TlsClient()
+    http: str | None = None
+    http_user: str | None = None
+    http_password: str | None = field(default=None, repr=False)
+    allow_write: bool = False
+    fuzz_cases: int = 0
+    seed: int | None = None
+    reproducers: Path = Path("pacsguard-reproducers")
+    data_dir: Path | None = None  # where imported advisories are; None: the default, if any
+    data_dir_explicit: bool = False
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One observation worth showing, whether or not it is a problem."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Section:
+    """What one check family did: its findings, its facts, or why it did not run."""
+
+    family: str
+    title: str
+    findings: tuple[Finding, ...] = ()
+    facts: tuple[Fact, ...] = ()
+    skipped: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "title": self.title, "skipped": self.skipped,
+                "seconds": round(self.seconds, 3),
+                "facts": [{"name": f.name, "value": f.value} for f in self.facts],
+                "findings": [f.as_dict() for f in self.findings]}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    target: str
+    address: str
+    port: int
+    authorisation: Authorisation
+    started: str
+    finished: str
+    seconds: float
+    tool_version: str
+    settings: tuple[Fact, ...]
+    sections: tuple[Section, ...]
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding, worst first, then by id."""
+        out = [f for s in self.sections for f in s.findings]
+        out.sort(key=lambda f: (-int(f.severity), f.id))
+        return out
+
+    @property
+    def worst(self) -> Severity:
+        return worst(self.findings)
+
+    @property
+    def exit_status(self) -> int:
+        return exit_status(self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": "pacsguard-assessment/1",
+            "target": self.target, "address": self.address, "port": self.port,
+            "authorized_by": {"name": self.authorisation.name,
+                              "reference": self.authorisation.reference},
+            "started": self.started, "finished": self.finished,
+            "seconds": round(self.seconds, 3), "tool_version": self.tool_version,
+            "settings": {f.name: f.value for f in self.settings},
+            "worst": self.worst.label, "exit_status": self.exit_status,
+            "findings": [f.as_dict() for f in self.findings],
+            "sections": [s.as_dict() for s in self.sections],
+        }

@@ -1,0 +1,189 @@
+"""``pacsguard assess`` and ``pacsguard assess-replay``: parse, call, print (docs/assess.md)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from pacsguard.cli.common import DataDir, console, err_console, friendly
+from pacsguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pacsguard.assess.model import Assessment, TlsClient
+
+Authorised = Annotated[str, typer.Option(
+    "--authorized-by", help="Who authorised this test and their reference, as \"NAME, "
+    "reference\" (required; goes into the report).", show_default=False)]
+Timeout = Annotated[float, typer.Option(min=0.5, max=60, help="Seconds per network step.")]
+TlsCert = Annotated[Path | None, typer.Option(
+    "--tls-cert", help="Client certificate (PEM) to present over TLS.", show_default=False)]
+TlsKey = Annotated[Path | None, typer.Option(
+    "--tls-key", help="Its private key (PEM).", show_default=False)]
+
+_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
+          "low": "cyan", "info": "dim"}
+PASSWORD_ENV = "PACSGUARD_HTTP_PASSWORD"
+
+
+def _tls(cert: Path | None, key: Path | None, ca: Path | None = None) -> TlsClient:
+    from pacsguard.assess.model import TlsClient
+
+    if (cert is None) != (key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    for p in (cert, key, ca):
+        if p is not None and not p.is_file():
+            raise ConfigError(f"{p}: no such file")
+    return TlsClient(cert, key, ca)
+
+
+def _print(a: Assessment) -> None:
+    from pacsguard.assess.report import verdict
+
+    console.print(f"[bold]{escape(a.target)}[/] ({a.address}:{a.port}), authorised by "
+                  f"{escape(str(a.authorisation))}; {a.seconds:.1f} s", highlight=False)
+    for s in a.sections:
+        head = f"[bold]{escape(s.title)}[/]"
+        if s.skipped:
+            console.print(f"{head}: [dim]not run: {escape(s.skipped)}[/]", highlight=False)
+            continue
+        console.print(head, highlight=False)
+        for fact in s.facts:
+            console.print(f"  {escape(fact.name)}: {escape(fact.value)}", highlight=False)
+    console.rule(f"{len(a.findings)} findings")
+    for f in a.findings:
+        label = f.severity.label
+        console.print(f"[{_STYLE[label]}]{label.upper():8}[/] [bold]{f.id}[/]  "
+                      f"{escape(f.title)}", highlight=False)
+        console.print(f"  [dim]evidence:[/] {escape(f.evidence)}", highlight=False)
+        console.print(f"  [dim]remediation:[/] {escape(f.remediation)}", highlight=False)
+    console.print(f"[{_STYLE[a.worst.label]}]highest severity: {a.worst.label}[/]: "
+                  f"{verdict(a)}", highlight=False)
+
+
+def _write(path: Path, text: str) -> None:
+    if str(path) == "-":
+        sys.stdout.write(text)
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    err_console.print(f"wrote {path}", highlight=False)
+
+
+@friendly
+def assess_cmd(
+    target: Annotated[str, typer.Argument(help="HOST:PORT of the one DICOM node to assess "
+                                          "(only it is contacted).")],
+    authorized_by: Authorised = "",
+    called_aet: Annotated[str | None, typer.Option(
+        help="The node's AE title, if known (else well-known defaults are guessed).")] = None,
+    timeout: Timeout = 3.0,
+    rate: Annotated[float, typer.Option(min=0.1, max=50, help="Requests (connections, "
+                                        "queries, handshakes, HTTP, fuzz cases) per "
+                                        "second, at most.")] = 10.0,
+    guesses: Annotated[int, typer.Option(min=0, max=24, help="Default called AE titles to "
+                                         "try at most.")] = 24,
+    tls_port: Annotated[int | None, typer.Option(min=1, max=65535, help="The node's TLS "
+                                                 "port, if not the DICOM port.")] = None,
+    tls_cert: TlsCert = None, tls_key: TlsKey = None,
+    tls_ca: Annotated[Path | None, typer.Option(
+        "--tls-ca", help="CA bundle the node's certificate should verify against.",
+        show_default=False)] = None,
+    http: Annotated[str | None, typer.Option(
+        "--http", help="The node's web URL (same host), e.g. http://HOST:8042/.")] = None,
+    http_user: Annotated[str | None, typer.Option(
+        help=f"User for the web API (password from ${PASSWORD_ENV}); lets pacsguard read "
+        "Orthanc's version and delete its test instances.")] = None,
+    allow_write: Annotated[bool, typer.Option(
+        "--allow-write", help="Test C-STORE with labelled test instances (cleaned up where "
+        "the node allows).")] = False,
+    fuzz: Annotated[int, typer.Option(min=0, max=10_000, help="Fuzz cases to send (0: no "
+                                      "fuzzing).")] = 0,
+    seed: Annotated[int | None, typer.Option(min=0, help="Fuzz seed (default: random, "
+                                             "printed).")] = None,
+    reproducers: Annotated[Path, typer.Option(help="Where failing fuzz cases are "
+                                              "written.")] = Path("pacsguard-reproducers"),
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Write the assessment as JSON ('-': standard output).",
+        show_default=False)] = None,
+    html_out: Annotated[Path | None, typer.Option(
+        "--html", help="Write the self-contained HTML report.", show_default=False)] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Assess one named DICOM node you are authorised to test: association policy, identity
+    and advisories, services, data and write exposure, query robustness, TLS, web APIs, and
+    an optional fuzz campaign. Exit status: 0 nothing above info; 3, 4, 5, 6 for a highest
+    severity of low, medium, high, critical; 2 an error."""
+    from pacsguard.assess.model import Authorisation, Options
+    from pacsguard.assess.report import render_html, to_json
+    from pacsguard.assess.runner import assess
+    from pacsguard.inventory.active import parse_target
+
+    authorisation = Authorisation.parse(authorized_by)  # refused before anything is sent
+    t = parse_target(target)
+    client = _tls(tls_cert, tls_key, tls_ca)
+    options = Options(t, authorisation, called_aet=called_aet, timeout=timeout, rate=rate,
+                      guesses=guesses, tls_port=tls_port, tls=client, http=http,
+                      http_user=http_user, http_password=os.environ.get(PASSWORD_ENV),
+                      allow_write=allow_write, fuzz_cases=fuzz, seed=seed,
+                      reproducers=reproducers, data_dir=data_dir,
+                      data_dir_explicit=data_dir is not None)
+    a = assess(options, lambda step: err_console.print(f"[dim]{escape(step)}[/]",
+                                                        highlight=False))
+    if json_out is not None and str(json_out) == "-":
+        sys.stdout.write(to_json(a))
+    else:
+        _print(a)
+        if json_out is not None:
+            _write(json_out, to_json(a))
+    if html_out is not None:
+        _write(html_out, render_html(a))
+    sys.exit(a.exit_status)
+
+
+@friendly
+def replay_cmd(
+    reproducer: Annotated[Path, typer.Argument(help="A reproducer written by 'assess "
+                                               "--fuzz'.")],
+    target: Annotated[str, typer.Argument(help="HOST:PORT of the node to replay it to.")],
+    authorized_by: Authorised = "",
+    called_aet: Annotated[str | None, typer.Option(
+        help="Called AE title for the liveness check (default: the reproducer's).")] = None,
+    timeout: Timeout = 3.0,
+    tls: Annotated[bool, typer.Option("--tls", help="Connect over TLS.")] = False,
+    tls_cert: TlsCert = None, tls_key: TlsKey = None,
+) -> None:
+    """Send one fuzz reproducer to a node you are authorised to test, then check it is
+    alive. Exit status 6: it crashed; 5: it stopped answering; 0: it survived."""
+    from pacsguard.assess.fuzz import replay, replay_findings
+    from pacsguard.assess.model import Authorisation
+    from pacsguard.assess.net import Channel
+    from pacsguard.findings import exit_status
+    from pacsguard.inventory.active import parse_target
+
+    Authorisation.parse(authorized_by)
+    t = parse_target(target)
+    client = _tls(tls_cert, tls_key)
+    channel = Channel(t.host, t.address, t.port, tls=tls, client=client)
+    result = replay(reproducer, channel, called_aet, timeout)
+    found = replay_findings(result, reproducer, t.text)
+    console.print(f"sent {escape(str(reproducer))} to {t.text}: the node answered "
+                  f"{escape(result.response)}; liveness: {result.first.state} "
+                  f"({escape(result.first.detail)})", highlight=False)
+    for f in found:
+        console.print(f"[{_STYLE[f.severity.label]}]{f.id}[/] {escape(f.evidence)}",
+                      highlight=False)
+    sys.exit(exit_status(found))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("assess")(assess_cmd)
+    app.command("assess-replay")(replay_cmd)

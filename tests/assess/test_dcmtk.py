@@ -1,0 +1,78 @@
+"""``assess`` against dcmtk's dcmqrscp (an archive) and storescp (plain and TLS) on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+
+from pacsguard.assess.report import render_html, to_json
+from pacsguard.assess.runner import assess
+from pacsguard.assess.testdata import TEST_DESCRIPTION, TEST_PATIENT_NAME
+from tests.assess.targets import ARCHIVE, SAMPLES, make_cert, options
+from tests.peers import storescp
+
+
+def test_dcmqrscp_exposes_its_archive_to_any_caller_and_only_counts_are_kept(
+        dcmqrscp: int) -> None:
+    a = assess(options(dcmqrscp))
+    by_id = {f.id: f for f in a.findings}
+    assert {"QR-FIND-OPEN", "QR-GET-OPEN", "ASSOC-ANY-CALLING", "ASSOC-DEFAULT-CALLED",
+            "TLS-ABSENT"} <= set(by_id)
+    assert "returned 3 records" in by_id["QR-FIND-OPEN"].evidence
+    assert "PatientName" in by_id["QR-FIND-OPEN"].evidence  # the keyword, not the value
+    assert "'DCMQRSCP'" in by_id["ASSOC-DEFAULT-CALLED"].evidence
+    # dcmqrscp refuses a C-MOVE of a real study to a destination it does not know
+    assert "QR-MOVE-ANY-DEST" not in by_id
+    # its database binds values: metacharacters change nothing
+    assert not {"QUERY-INJECTION", "QUERY-ERROR-ON-METACHARS"} & set(by_id)
+    # no value from the archive appears anywhere in what pacsguard produced
+    out = to_json(a) + render_html(a)
+    for name in ARCHIVE:
+        ds = pydicom.dcmread(SAMPLES / name)
+        for key in ("PatientName", "PatientID", "StudyInstanceUID", "AccessionNumber",
+                    "PatientBirthDate", "StudyDescription"):
+            value = str(ds.get(key, "") or "")
+            if len(value) > 2:
+                assert value not in out, f"{key} of {name} leaked into the report"
+
+
+def test_storescp_takes_anything_from_anyone_and_what_it_kept_is_labelled_and_reported(
+        tmp_path: Path) -> None:
+    with storescp(tmp_path, aet="STORESCP") as port:
+        a = assess(options(port, allow_write=True))
+    ids = {f.id for f in a.findings}
+    assert {"ASSOC-ANY-CALLED", "ASSOC-ANY-CALLING", "STORE-ANY-CALLER",
+            "STORE-INTO-EXISTING", "TLS-ABSENT", "CLEANUP-INCOMPLETE"} <= ids
+    kept = sorted((tmp_path / "received").iterdir())
+    assert len(kept) == 2
+    for f in kept:
+        ds = pydicom.dcmread(f)
+        assert str(ds.PatientName) == TEST_PATIENT_NAME
+        assert ds.StudyDescription == TEST_DESCRIPTION
+        assert ds.PatientID.startswith("PACSGUARD-TEST-")
+        assert ds.StudyInstanceUID.startswith("2.25.")
+        assert ds.SOPInstanceUID in to_json(a)  # reported, so the site can delete it
+
+
+def test_tls_that_asks_for_no_client_certificate_is_reported(tmp_path: Path) -> None:
+    pair = make_cert(tmp_path / "certs", "storescp")
+    with storescp(tmp_path, tls=(pair.key, pair.cert)) as port:
+        a = assess(options(port))
+    ids = {f.id for f in a.findings}
+    assert "TLS-NO-CLIENT-CERT" in ids
+    assert not ids & {"TLS-ABSENT", "TLS-PLAIN-ALONGSIDE", "TLS-CERT-EXPIRED",
+                      "TLS-WEAK-PROTOCOL", "TLS-CERT-NAME-MISMATCH"}
+    [policy] = [s for s in a.sections if s.family == "policy"]
+    assert {f.name: f.value for f in policy.facts}["channel"].endswith("over TLS")
+
+
+def test_an_expired_certificate_and_plain_dicom_beside_tls_are_reported(
+        tmp_path: Path) -> None:
+    pair = make_cert(tmp_path / "certs", "old", expired=True)
+    with storescp(tmp_path / "tls", tls=(pair.key, pair.cert)) as tls_port, \
+            storescp(tmp_path / "plain") as plain_port:
+        a = assess(options(plain_port, tls_port=tls_port))
+    ids = {f.id for f in a.findings}
+    assert {"TLS-CERT-EXPIRED", "TLS-PLAIN-ALONGSIDE"} <= ids
+    assert "TLS-ABSENT" not in ids
