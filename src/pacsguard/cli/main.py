@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from pacsguard.cli import alerts, assess, demo, gateway, integrity, inventory, ledger, reports
+from pacsguard.cli import (
+    alerts,
+    assess,
+    demo,
+    gateway,
+    integrity,
+    inventory,
+    ledger,
+    reports,
+    scan,
+)
 
 app = typer.Typer(
     name="pacsguard",
@@ -23,6 +33,7 @@ app.add_typer(gateway.app, name="gateway")
 reports.register(app)
 app.command("discover")(inventory.discover_cmd)
 assess.register(app)
+scan.register(app)
 demo.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

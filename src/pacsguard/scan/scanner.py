@@ -1,0 +1,996 @@
+"""Scan a DICOM file for weaponised content: preamble, hidden payloads, structural abuse.
+
+Reads only what a verdict needs (issue #5 §3): the 128-byte preamble, the File Meta
+Information, every element header, and the values that can carry a payload — OB, OW, UN and
+private values (their first bytes, for a signature), encapsulated documents (whole: JavaScript
+can be anywhere in a PDF) and the first bytes of each pixel data fragment. Pixel data and other
+large values are jumped over, so a large file costs a few reads (:mod:`.source`).
+
+What it implements:
+- PS3.10 §7.1 file format: preamble, ``DICM``, File Meta Information (group 0002, Explicit VR
+  Little Endian), then the data set in the transfer syntax named by (0002,0010).
+- PS3.5 §7.1 element encodings (explicit/implicit VR, little/big endian), §7.5 sequences and
+  items of defined or undefined length, §6.2.2 UN of undefined length (Implicit VR Little
+  Endian inside), §A.4 encapsulated values (items up to a sequence delimiter), §A.5 deflated
+  data sets (inflated within a budget).
+
+Hostile input never raises: anything the scanner cannot walk becomes a ``STRUCT-*`` finding
+(:func:`scan_bytes`). Work is linear in the size of the input, and nesting is bounded by
+:attr:`Limits.max_depth`, so recursion depth is too.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from pacsguard.dicom._dictionary import SQ_TAGS, STRING_TAGS
+from pacsguard.errors import ConfigError, DicomReadError
+from pacsguard.findings import Finding, Severity
+from pacsguard.integrity.files import iter_file_paths, parallel_map
+from pacsguard.scan import documents
+from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult
+from pacsguard.scan.rules import finding
+from pacsguard.scan.signatures import (
+    LEADS,
+    PREFIXES,
+    STRONG4,
+    Family,
+    Signature,
+    sniff,
+    sniff_region,
+    sniff_strong,
+    zip_end,
+)
+from pacsguard.scan.source import FIRST_READ, ShortRead, Source, open_source
+
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+DEFLATED_LE = "1.2.840.10008.1.2.1.99"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+
+ITEM = 0xFFFEE000
+ITEM_DELIM = 0xFFFEE00D
+SEQ_DELIM = 0xFFFEE0DD
+UNDEFINED = 0xFFFFFFFF
+PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # Pixel, Float, Double Float
+ENCAPSULATED_DOCUMENT = 0x00420011
+MAX_META_VALUE = 1 << 16  # a File Meta element longer than this is absurd
+
+# PS3.5 §7.1.2: VRs whose explicit encoding has 2 reserved bytes and a 32-bit length.
+LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR",
+                      b"UT", b"SV", b"UV"})
+SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS",
+                       b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
+                       b"US"})
+# Binary VRs whose values are checked for signatures (private values are checked whatever VR).
+INSPECT_VRS = frozenset({b"OB", b"OW", b"UN"})
+PREAMBLE = 128
+ZERO_PREAMBLE = bytes(PREAMBLE)
+# PS3.10 §7.1: the preamble is there for application profiles, "to facilitate access to the
+# images ... by providing compatibility with ... commonly used computer image file formats";
+# DICOM-TIFF dual-personality files (e.g. whole-slide imaging) put a TIFF header there.
+TIFF_HEADERS = (b"II*\0", b"MM\0*")
+HEAD = 4096  # bytes of a value read for its signature
+ITEM_START = b"\xfe\xff\x00\xe0"  # (FFFE,E000), little endian
+ZIP_TAIL = 22 + 0xFFFF  # an end-of-central-directory record and the longest comment
+INFLATE_CHUNK = 1 << 20  # compressed bytes inflated at a time
+
+_expl_le = struct.Struct("<HH2sH").unpack_from
+_expl_be = struct.Struct(">HH2sH").unpack_from
+_impl_le = struct.Struct("<HHI").unpack_from
+_item_be = struct.Struct(">HHI").unpack_from
+_u32_le = struct.Struct("<I").unpack_from
+_u16_le = struct.Struct("<H").unpack_from
+_u16_be = struct.Struct(">H").unpack_from
+_u32_be = struct.Struct(">I").unpack_from
+
+
+def _tag(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+class _Stop(Exception):
+    """The walk cannot go on; carries the finding that says why."""
+
+    def __init__(self, found: Finding) -> None:
+        super().__init__(found.evidence)
+        self.finding = found
+
+
+class _Scan:
+    """One input's scan; the mutable state lives here so the hot loop uses attributes."""
+
+    __slots__ = ("body", "dataset_offset", "findings", "frames", "inflated", "limits", "name",
+                 "pe_target", "removals", "src", "trailing_start", "transfer_syntax")
+
+    def __init__(self, src: Source, name: str, limits: Limits) -> None:
+        self.src = src
+        self.name = name
+        self.limits = limits
+        self.findings: list[Finding] = []
+        self.removals: list[Removal] = []
+        self.inflated = False  # walking the inflated data set of a Deflated file
+        self.frames = 0  # Number of Frames, once looked up (0: not yet)
+        self.body = 0  # where the data set being walked starts (in its source)
+        self.pe_target = -1  # where the preamble's e_lfanew leads, when that is a PE header
+        self.trailing_start: int | None = None  # raw offset of bytes after the data set
+        self.transfer_syntax = ""
+        self.dataset_offset = 0
+
+    # -- reporting ---------------------------------------------------------------------------
+    def add(self, rule_id: str, evidence: str, severity: Severity | None = None,
+            remove: tuple[int, int, str] | None = None, truncate: bool = False) -> None:
+        self.findings.append(finding(rule_id, evidence, self.name, severity))
+        if remove is not None:
+            start, end, what = remove
+            self.removals.append(Removal(rule_id, start, end, what, truncate, self.inflated))
+
+    def stop(self, rule_id: str, evidence: str) -> _Stop:
+        return _Stop(finding(rule_id, evidence, self.name))
+
+    def at(self, offset: int) -> str:
+        return f"byte {offset} of the inflated data set" if self.inflated else f"byte {offset}"
+
+    # -- the whole input ---------------------------------------------------------------------
+    def run(self) -> ScanResult:
+        src = self.src
+        size = src.size
+        if size == 0:
+            return self.not_dicom("empty (0 bytes)")
+        head = src.read(0, min(size, PREAMBLE + 4))
+        if len(head) == PREAMBLE + 4 and head[PREAMBLE:] == b"DICM":
+            self.preamble(head[:PREAMBLE])
+            pos = PREAMBLE + 4
+        elif len(head) >= 8 and (
+            (head[0:2] == b"\x08\x00" and head[3] == 0)  # (0008,00xx): a bare data set
+            or (head[0:2] == b"\x02\x00" and head[4:6].isalpha() and head[4:6].isupper())
+        ):
+            # PS3.10 §7.1 requires the preamble, but old systems wrote bare data sets.
+            self.add("PREAMBLE-ABSENT", "the file starts with a data element, not a 128-byte "
+                     "preamble and 'DICM'")
+            pos = 0
+        else:
+            return self.not_dicom("no 'DICM' at byte 128 and no data set at byte 0")
+        try:
+            self.walk(pos)
+        except _Stop as stop:
+            self.findings.append(stop.finding)
+        except ShortRead as short:
+            self.add("STRUCT-LENGTH", f"the file ended at byte {short.offset} while it was "
+                     "read (it is shorter than its size said: changed while scanned?)")
+        self.inflated = False
+        self.zip_tail()
+        return self.result(True)
+
+    def result(self, dicom: bool) -> ScanResult:
+        return ScanResult(self.name, self.src.size, dicom, self.transfer_syntax,
+                          tuple(self.findings) if self.findings else (),
+                          tuple(self.removals) if self.removals else (), self.dataset_offset)
+
+    def not_dicom(self, why: str) -> ScanResult:
+        sig = sniff_region(self.src.read(0, HEAD)) if self.src.size else None
+        if sig is not None and sig.confirmed and (sig.family.executable
+                                                  or sig.family is Family.HTML):
+            self.add("NOT-DICOM", f"{why}; it starts like a {sig.describe()}",
+                     Severity.MEDIUM)
+        else:
+            self.add("NOT-DICOM", f"{why}; {self.src.size} bytes")
+        return self.result(False)
+
+    # -- preamble: PS3.10 §7.1, CVE-2019-11687 -----------------------------------------------
+    def preamble(self, pre: bytes) -> None:
+        if pre == ZERO_PREAMBLE:
+            return
+        remove = (0, PREAMBLE, "preamble")
+        if pre[:2] == b"MZ":
+            lfanew = _u32_le(pre, 0x3C)[0]
+            pe = self.src.read(lfanew, lfanew + 24) if 4 <= lfanew < self.src.size else b""
+            if pe[:4] == b"PE\0\0":
+                if lfanew >= PREAMBLE:
+                    self.pe_target = lfanew
+                self.add("PREAMBLE-PE", f"MZ header at byte 0; e_lfanew 0x{lfanew:X} leads to "
+                         f"a PE header at byte {lfanew}: Windows runs this file as a program",
+                         Severity.CRITICAL, remove)
+            else:
+                self.add("PREAMBLE-PE", f"MZ (DOS executable) header at byte 0; e_lfanew "
+                         f"0x{lfanew:X} does not lead to a PE header", remove=remove)
+            return
+        sig = sniff_region(pre)
+        if sig is not None:
+            self.add(f"PREAMBLE-{sig.family.value}", f"{sig.describe()} in the preamble",
+                     remove=remove)
+            return
+        if pre[:4] in TIFF_HEADERS:
+            return  # a TIFF header makes a dual-personality file; allowed (PS3.10 §7.1)
+        nonzero = PREAMBLE - pre.count(0)
+        first = next(i for i, b in enumerate(pre) if b)
+        text = sum(1 for b in pre if 0x20 <= b < 0x7F or b in (9, 10, 13))
+        kind = "mostly text" if text * 2 >= nonzero else "binary"
+        self.add("PREAMBLE-NONZERO", f"{nonzero} of 128 preamble bytes are not zero, the first "
+                 f"at byte {first} ({kind}); no executable or document signature",
+                 remove=remove)
+
+    # -- File Meta Information: PS3.10 §7.1 --------------------------------------------------
+    def walk(self, pos: int) -> None:
+        src = self.src
+        size = src.size
+        ts = ""
+        buf = src.buf
+        base = src.base
+        short_vrs = SHORT_VRS
+        while pos + 8 <= size:
+            p = pos - base
+            if p + 12 > len(buf):
+                src.window(pos, min(12, size - pos))
+                buf = src.buf
+                base = src.base
+                p = pos - base
+            g, e, vr, length = _expl_le(buf, p)
+            if g != 2:
+                break
+            if vr in short_vrs:
+                vpos = pos + 8
+            elif vr in LONG_VRS:
+                if pos + 12 > size:
+                    raise self.stop("STRUCT-LENGTH", f"the file ends inside File Meta element "
+                                    f"{_tag(g << 16 | e)} at byte {pos}")
+                length = _u32_le(buf, p + 8)[0]
+                vpos = pos + 12
+            elif vr.isalpha() and vr.isupper():
+                vpos = pos + 8
+            else:
+                raise self.stop("STRUCT-MALFORMED", f"File Meta element {_tag(g << 16 | e)} at "
+                                f"byte {pos} has no valid VR")
+            if length > MAX_META_VALUE or vpos + length > size:
+                raise self.stop("STRUCT-LENGTH", f"File Meta element {_tag(g << 16 | e)} at "
+                                f"byte {pos} claims {length} bytes; the file has "
+                                f"{size - vpos} left (at most {MAX_META_VALUE} make sense)")
+            if e == 0x0010:
+                ts = src.read(vpos, vpos + length).rstrip(b" \0").decode("ascii", "replace")
+            elif length >= 4 and vr in INSPECT_VRS:
+                self.inspect(g << 16 | e, vr, vpos, vpos + length, 0)
+            pos = vpos + length
+        self.dataset_offset = pos
+        if not ts:
+            head = src.read(pos, pos + 6)
+            ts = EXPLICIT_LE if len(head) == 6 and head[4:6] in LONG_VRS | SHORT_VRS \
+                else IMPLICIT_LE
+            if pos > 0:
+                self.add("STRUCT-MALFORMED", "the File Meta Information has no Transfer Syntax "
+                         f"UID (0002,0010); the data set was read as {ts}", Severity.LOW)
+        self.transfer_syntax = ts
+        explicit = ts != IMPLICIT_LE
+        little = ts != EXPLICIT_BE
+        if ts == DEFLATED_LE:
+            self.deflated(pos)
+            return
+        if pos < size:
+            self.body = pos
+            self.dataset(src, pos, size, explicit, little, 0, True, False)
+
+    def deflated(self, pos: int) -> None:
+        """PS3.5 §A.5: the data set is raw DEFLATE data; inflate within the budget.
+
+        The compressed bytes are read and inflated a chunk at a time, so neither a large file
+        nor a decompression bomb holds more than the budget in memory.
+        """
+        src = self.src
+        budget = self.limits.max_inflated
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        pieces: list[bytes] = []
+        total = 0
+        at = pos
+        try:
+            while at < src.size and not inflater.eof:
+                chunk = src.read(at, min(src.size, at + INFLATE_CHUNK))
+                at += len(chunk)
+                piece = inflater.decompress(chunk, budget + 1 - total)
+                total += len(piece)
+                pieces.append(piece)
+                if total > budget or inflater.unconsumed_tail:
+                    self.add("STRUCT-DEFLATE", f"the deflated data set ({src.size - pos} bytes "
+                             f"from byte {pos}) inflates to more than {budget} bytes: a "
+                             "decompression bomb")
+                    return
+            if not inflater.eof:
+                pieces.append(inflater.flush())
+        except zlib.error as exc:
+            self.add("STRUCT-DEFLATE", f"the deflated data set from byte {pos} is not valid "
+                     f"DEFLATE data ({exc})")
+            return
+        # PS3.5 §A.5: one NUL pads a deflated stream of odd length; more is trailing data
+        stream_end = at - len(inflater.unused_data)
+        if stream_end < src.size and (src.size - stream_end > 1
+                                      or inflater.unused_data != b"\0"):
+            self.trailing(src, stream_end)
+        data = b"".join(pieces)
+        self.inflated = True
+        self.body = 0
+        inner = Source(data)
+        self.dataset(inner, 0, inner.size, True, True, 0, True, False)
+
+    # -- data sets: PS3.5 §7.1, §7.5 ---------------------------------------------------------
+    def dataset(self, src: Source, pos: int, limit: int, explicit: bool, little: bool,
+                depth: int, top: bool, undefined: bool) -> int:
+        """Walk elements from ``pos`` to ``limit``, or to an item delimiter when ``undefined``.
+
+        Returns where the walk ended. At the top level, bytes that cannot be an element (no
+        valid VR in Explicit VR; a tag that does not ascend in Implicit VR; group FFFF) end
+        the data set: they are trailing bytes, not a malformed element.
+
+        Each walk is two loops: the outer one checks the limit and moves the window when the
+        next header may not be whole in the buffer; the inner one handles plain elements (a
+        short VR, PS3.5 §7.1.2; long values that are not sequences; in Implicit VR, public
+        strings and short values) with one bound check each, offsets relative to the buffer
+        (``p``). Sequences, encapsulated values and documents go through :meth:`element`.
+        """
+        if explicit:
+            return self.explicit(src, pos, limit, little, depth, top, undefined)
+        return self.implicit(src, pos, limit, depth, top, undefined)
+
+    def edge(self, src: Source, pos: int, limit: int, top: bool, undefined: bool) -> int:
+        """At ``pos``, where the buffer or the limit may end: -1 to go on (the window now holds
+        the next header), else the offset where this data set ends."""
+        if pos >= limit:
+            if undefined:
+                raise self.stop("STRUCT-LENGTH", f"an item of undefined length has no item "
+                                f"delimiter before {self.at(limit)}")
+            return limit
+        if pos + 8 > limit:
+            if top:
+                self.trailing(src, pos)
+                return limit
+            raise self.stop("STRUCT-LENGTH", f"an item ends inside an element header at "
+                            f"{self.at(pos)}")
+        if pos + 12 > src.base + len(src.buf):
+            src.window(pos, min(12, src.size - pos))
+        return -1
+
+    def explicit(self, src: Source, pos: int, limit: int, little: bool, depth: int, top: bool,
+                 undefined: bool, short_vrs: frozenset[bytes] = SHORT_VRS,
+                 long_vrs: frozenset[bytes] = LONG_VRS,
+                 inspect_vrs: frozenset[bytes] = INSPECT_VRS,
+                 prefixes: frozenset[bytes] = PREFIXES, leads: frozenset[int] = LEADS,
+                 pixel_tags: frozenset[int] = PIXEL_TAGS) -> int:
+        """:meth:`dataset` in Explicit VR (PS3.5 §7.1.2)."""
+        hdr = _expl_le if little else _expl_be
+        long_len = _u32_le if little else _u32_be
+        pe_target = self.pe_target
+        illegal = -1  # the last illegal private group reported
+        while True:
+            end = self.edge(src, pos, limit, top, undefined)
+            if end >= 0:
+                return end
+            buf = src.buf
+            base = src.base
+            p = pos - base
+            plim = limit - base
+            safe = min(plim, len(buf) - 12)  # below this, a whole header is in the buffer
+            while True:
+                g, e, vr, length = hdr(buf, p)
+                if vr in short_vrs and g < 0xFFFE:
+                    q = p + 8 + length
+                    if g & 1:
+                        if top and g < 8 and illegal != g:
+                            illegal = g
+                            self.illegal_group(g, base + p)
+                        if length >= 4 and q <= plim:
+                            two = buf[p + 8 : p + 10]
+                            if two in prefixes or two[0] in leads or \
+                                    base + p + 8 <= pe_target < base + q:
+                                self.inspect(g << 16 | e, vr, base + p + 8, base + q, depth,
+                                             src)
+                    if q < safe:
+                        p = q
+                        continue
+                    if q > plim:
+                        raise self.too_long(g << 16 | e, vr, base + p, length, limit, top)
+                    pos = base + q
+                    break
+                pos = base + p
+                if g >= 0xFFFE:
+                    if g == 0xFFFE:
+                        if undefined and e == 0xE00D:
+                            return pos + 8
+                        if top:
+                            self.trailing(src, pos)
+                            return limit
+                        raise self.stop("STRUCT-MALFORMED", f"item tag {_tag(g << 16 | e)} "
+                                        f"at {self.at(pos)} where a data element was expected")
+                    if top:  # PS3.5 §7.8.1: group FFFF is illegal; not an element
+                        self.trailing(src, pos)
+                        return limit
+                if top and g < 8 and g & 1 and illegal != g:
+                    illegal = g
+                    self.illegal_group(g, pos)
+                tag = g << 16 | e
+                if vr in long_vrs:
+                    if pos + 12 > limit:
+                        if top:
+                            self.trailing(src, pos)
+                            return limit
+                        raise self.stop("STRUCT-LENGTH", f"an item ends inside an element "
+                                        f"header at {self.at(pos)}")
+                    length = long_len(buf, p + 8)[0]
+                    if length < UNDEFINED and vr != b"SQ":
+                        # a long value (OB, UN, UT, ...): checked from its first bytes
+                        q = p + 12 + length
+                        if q > plim:
+                            raise self.too_long(tag, vr, pos, length, limit, top)
+                        head = buf[p + 12 : p + 16] if p + 16 <= len(buf) else \
+                            src.read(pos + 12, base + min(q, p + 16))
+                        if tag == ENCAPSULATED_DOCUMENT or (
+                                length >= 8 and head == ITEM_START and vr == b"UN"):
+                            pos = self.element(src, tag, vr, length, pos, pos + 12, limit,
+                                               True, little, depth, top)
+                            break
+                        if (g & 1 or vr in inspect_vrs) and length >= 4 \
+                                and tag not in pixel_tags and (
+                                    head[:2] in prefixes or head[0] in leads
+                                    or pos + 12 <= pe_target < base + q):
+                            self.inspect(tag, vr, pos + 12, base + q, depth, src)
+                        if q < safe:
+                            p = q
+                            continue
+                        pos = base + q
+                        break
+                    pos = self.element(src, tag, vr, length, pos, pos + 12, limit, True,
+                                       little, depth, top)
+                    break
+                if not (vr.isalpha() and vr.isupper()):
+                    if top:
+                        self.trailing(src, pos)
+                        return limit
+                    raise self.stop("STRUCT-MALFORMED", f"element {_tag(tag)} at "
+                                    f"{self.at(pos)} has no valid VR")
+                # a VR this scanner does not know (or group FFFF in an item): the short form
+                pos = self.element(src, tag, vr, length, pos, pos + 8, limit, True, little,
+                                   depth, top)
+                break
+
+    def implicit(self, src: Source, pos: int, limit: int, depth: int, top: bool,
+                 undefined: bool, string_tags: frozenset[int] = STRING_TAGS,
+                 sq_tags: frozenset[int] = SQ_TAGS, prefixes: frozenset[bytes] = PREFIXES,
+                 leads: frozenset[int] = LEADS, pixel_tags: frozenset[int] = PIXEL_TAGS) -> int:
+        """:meth:`dataset` in Implicit VR Little Endian (PS3.5 §7.1.3): no VR, so a value's
+        kind comes from the dictionary (public strings and sequences) or its first bytes."""
+        pe_target = self.pe_target
+        prev = -1  # the last tag at the top level
+        while True:
+            end = self.edge(src, pos, limit, top, undefined)
+            if end >= 0:
+                return end
+            buf = src.buf
+            base = src.base
+            p = pos - base
+            plim = limit - base
+            safe = min(plim, len(buf) - 12)
+            while True:
+                g, e, length = _impl_le(buf, p)
+                tag = g << 16 | e
+                if top:
+                    if tag <= prev or g == 0xFFFF:  # PS3.5 §7.1: tags ascend
+                        self.trailing(src, base + p)
+                        return limit
+                    if g < 8 and g & 1 and prev >> 16 != g:
+                        self.illegal_group(g, base + p)
+                    prev = tag
+                if length < UNDEFINED and g < 0xFFFE:
+                    plain = not g & 1 and (tag in string_tags or length < 8)
+                    if plain or (tag not in sq_tags and tag not in pixel_tags
+                                 and tag != ENCAPSULATED_DOCUMENT):
+                        q = p + 8 + length
+                        if q > plim:
+                            raise self.too_long(tag, b"", base + p, length, limit, top)
+                        if not plain and (g & 1 or length >= 16):
+                            # private, or a public binary value
+                            head = buf[p + 8 : p + 12] if p + 12 <= len(buf) else \
+                                src.read(base + p + 8, base + min(q, p + 12))
+                            if length >= 8 and head == ITEM_START:
+                                pos = self.element(src, tag, b"", length, base + p,
+                                                   base + p + 8, limit, False, True, depth, top)
+                                break
+                            if length >= 4 and (head[:2] in prefixes or head[0] in leads
+                                                or base + p + 8 <= pe_target < base + q):
+                                self.inspect(tag, b"", base + p + 8, base + q, depth, src)
+                        if q < safe:
+                            p = q
+                            continue
+                        pos = base + q
+                        break
+                pos = base + p
+                if g == 0xFFFE:
+                    if undefined and tag == ITEM_DELIM:
+                        return pos + 8
+                    if top:
+                        self.trailing(src, pos)
+                        return limit
+                    raise self.stop("STRUCT-MALFORMED", f"item tag {_tag(tag)} at "
+                                    f"{self.at(pos)} where a data element was expected")
+                pos = self.element(src, tag, b"", length, pos, pos + 8, limit, False, True,
+                                   depth, top)
+                break
+
+    def illegal_group(self, group: int, pos: int) -> None:
+        self.add("STRUCT-ILLEGAL-GROUP", f"elements in group {group:04X} from "
+                 f"{self.at(pos)}")
+
+    def too_long(self, tag: int, vr: bytes, pos: int, length: int, limit: int,
+                 top: bool) -> _Stop:
+        where = "the file" if top else "its item"
+        name = f"{_tag(tag)} {vr.decode('ascii', '?')}".rstrip()
+        return self.stop("STRUCT-LENGTH", f"element {name} at {self.at(pos)} claims {length} "
+                         f"bytes; {where} has {max(0, limit - pos)} left after its header")
+
+    def element(self, src: Source, tag: int, vr: bytes, length: int, pos: int, vpos: int,
+                limit: int, explicit: bool, little: bool, depth: int, top: bool) -> int:
+        """Any element but the plain ones; returns the offset after it."""
+        if vr == b"SQ" or (length == UNDEFINED and (vr == b"" or vr == b"UN")
+                           and tag not in PIXEL_TAGS) or (not explicit and tag in SQ_TAGS):
+            # PS3.5 §6.2.2: UN of undefined length holds Implicit VR Little Endian items
+            inner_explicit = explicit and vr != b"UN"
+            return self.sequence(src, tag, vpos, length, limit, inner_explicit,
+                                 little or not inner_explicit, depth)
+        if length == UNDEFINED:
+            return self.fragments(src, tag, vpos, limit, little)
+        vend = vpos + length
+        if vend > limit:
+            raise self.too_long(tag, vr, pos, length, limit, top)
+        if length >= 8 and (vr == b"" or vr == b"UN") and tag not in PIXEL_TAGS \
+                and self.items_inside(src, tag, vpos, vend, depth):
+            return vend
+        if tag == ENCAPSULATED_DOCUMENT:
+            self.document(src, tag, vpos, vend)
+        elif (tag >> 16 & 1 or vr in INSPECT_VRS or (not explicit and length >= 16
+                                                     and tag not in STRING_TAGS)) \
+                and length >= 4 and tag not in PIXEL_TAGS:
+            two = src.read(vpos, vpos + 2)
+            if two in PREFIXES or two[0] in LEADS or vpos <= self.pe_target < vend:
+                self.inspect(tag, vr, vpos, vend, depth, src)
+        return vend
+
+    def sequence(self, src: Source, tag: int, pos: int, length: int, limit: int,
+                 explicit: bool, little: bool, depth: int) -> int:
+        """PS3.5 §7.5: items of defined or undefined length, up to the length or delimiter."""
+        if depth >= self.limits.max_depth:
+            raise self.stop("STRUCT-NESTING", f"sequence {_tag(tag)} at {self.at(pos)} is "
+                            f"nested more than {self.limits.max_depth} levels deep")
+        undefined = length == UNDEFINED
+        end = limit if undefined else pos + length
+        if end > limit:
+            raise self.stop("STRUCT-LENGTH", f"sequence {_tag(tag)} at {self.at(pos)} claims "
+                            f"{length} bytes; its container has {limit - pos} left")
+        item = _impl_le if little else _item_be
+        while True:
+            if pos >= end and not undefined:
+                return end
+            if pos + 8 > end:
+                raise self.stop("STRUCT-LENGTH", f"sequence {_tag(tag)} ends at "
+                                f"{self.at(end)} without a sequence delimiter")
+            src.window(pos, 8)
+            g, e, item_len = item(src.buf, pos - src.base)
+            item_tag = g << 16 | e
+            if item_tag == SEQ_DELIM:
+                if undefined:
+                    return pos + 8
+                pos += 8  # a delimiter in a sequence of defined length: harmless
+                continue
+            if item_tag != ITEM:
+                raise self.stop("STRUCT-MALFORMED", f"sequence {_tag(tag)} holds "
+                                f"{_tag(item_tag)} at {self.at(pos)} where an item was "
+                                "expected")
+            if item_len == UNDEFINED:
+                pos = self.dataset(src, pos + 8, end, explicit, little, depth + 1, False, True)
+            else:
+                item_end = pos + 8 + item_len
+                if item_end > end:
+                    raise self.stop("STRUCT-LENGTH", f"an item of sequence {_tag(tag)} at "
+                                    f"{self.at(pos)} claims {item_len} bytes; the sequence "
+                                    f"has {end - pos - 8} left")
+                self.dataset(src, pos + 8, item_end, explicit, little, depth + 1, False, False)
+                pos = item_end
+
+    def items_inside(self, src: Source, tag: int, vpos: int, vend: int, depth: int) -> bool:
+        """A value of unknown VR (private, or UN) that is a sequence in disguise.
+
+        Implicit VR files and UN elements do not say that a private element is a sequence. A
+        value that starts with an item tag is walked as one (as dcmtk and pydicom also guess);
+        if that fails, it was a plain value after all and what the attempt found is dropped.
+        Nesting beyond the limit is kept: a reader that guesses alike would recurse as deep.
+        """
+        if src.read(vpos, vpos + 4) != b"\xfe\xff\x00\xe0":
+            return False
+        marks = len(self.findings), len(self.removals)
+        try:
+            self.sequence(src, tag, vpos, vend - vpos, vend, False, True, depth)
+        except _Stop as stop:
+            if stop.finding.id == "STRUCT-NESTING":
+                raise
+            del self.findings[marks[0] :]
+            del self.removals[marks[1] :]
+            return False
+        return True
+
+    # -- encapsulated values: PS3.5 §A.4 -----------------------------------------------------
+    def fragments(self, src: Source, tag: int, pos: int, limit: int, little: bool) -> int:
+        """Items up to the sequence delimiter: the Basic Offset Table, then the fragments."""
+        item = _impl_le if little else _item_be
+        allowed = self.limits.fragments_floor
+        hard = allowed * 4  # beyond this the count is not worth finishing: stop walking
+        count = 0
+        start = pos
+        while True:
+            if pos + 8 > limit:
+                raise self.stop("STRUCT-LENGTH", f"encapsulated {_tag(tag)} from "
+                                f"{self.at(start)} has no sequence delimiter before "
+                                f"{self.at(limit)} ({count} items)")
+            if pos + 12 > src.base + len(src.buf):
+                src.window(pos, min(12, src.size - pos))
+            p = pos - src.base
+            g, e, length = item(src.buf, p)
+            item_tag = g << 16 | e
+            if item_tag == SEQ_DELIM:
+                pos += 8
+                break
+            if item_tag != ITEM or length == UNDEFINED:
+                raise self.stop("STRUCT-MALFORMED", f"encapsulated {_tag(tag)} holds "
+                                f"{_tag(item_tag)} at {self.at(pos)} where a fragment item "
+                                "was expected")
+            vpos = pos + 8
+            vend = vpos + length
+            if vend > limit:
+                raise self.stop("STRUCT-LENGTH", f"fragment {count} of {_tag(tag)} at "
+                                f"{self.at(pos)} claims {length} bytes; {limit - vpos} left")
+            if length >= 8:
+                four = src.buf[p + 8 : p + 12] if len(src.buf) >= p + 12 else \
+                    src.read(vpos, vpos + 4)
+                if four in STRONG4 or four[:2] == b"MZ":
+                    sig = sniff_strong(self.value_head(src, vpos, vend), 0, length)
+                    if sig is not None:
+                        self.report(sig, f"fragment {count} of {_tag(tag)}", vpos, vend, 1)
+            count += 1
+            if count > allowed and not self.frames:  # only now is the frame count needed
+                self.frames = self.number_of_frames(src, start)
+                allowed = max(allowed, self.limits.fragments_per_frame * self.frames)
+                hard = allowed * 4
+            if count > hard:
+                raise self.stop("STRUCT-FRAGMENTS", f"encapsulated {_tag(tag)} from "
+                                f"{self.at(start)} has more than {hard} fragments (the scan "
+                                f"stopped counting; {self.frames} frame(s))")
+            pos = vend
+        if tag in PIXEL_TAGS and count - 1 > allowed:
+            self.add("STRUCT-FRAGMENTS", f"encapsulated {_tag(tag)} at {self.at(start)} has "
+                     f"{count - 1} fragments for {self.frames} frame(s) (more than {allowed})")
+        return pos
+
+    def number_of_frames(self, src: Source, end: int) -> int:
+        """(0028,0008) Number of Frames, found in the bytes before ``end`` (the pixel data).
+
+        Looked up only when fragments outnumber the floor, so the walk does not test every
+        element for it. A search, not a walk: at worst a crafted value makes the allowance
+        larger, which the file's author could do with the attribute itself.
+        """
+        region = src.read(self.body, end)
+        at = region.find(b"\x28\x00\x08\x00IS")  # Explicit VR Little Endian
+        if at >= 0 and at + 8 <= len(region):
+            n = _u16_le(region, at + 6)[0]
+        elif (at := region.find(b"\x00\x28\x00\x08IS")) >= 0 and at + 8 <= len(region):
+            n = _u16_be(region, at + 6)[0]  # Explicit VR Big Endian
+        elif (at := region.find(b"\x28\x00\x08\x00")) >= 0 and at + 8 <= len(region):
+            n = _u32_le(region, at + 4)[0]  # Implicit VR Little Endian
+        else:
+            return 1
+        return _int(region[at + 8 : at + 8 + min(n, 16)])
+
+    # -- values ------------------------------------------------------------------------------
+    def value_head(self, src: Source, vpos: int, vend: int) -> bytes:
+        """The value's first bytes; for an MZ stub, as far as its ``e_lfanew`` (up to 1 MiB)."""
+        head = src.read(vpos, min(vend, vpos + HEAD))
+        if head[:2] == b"MZ" and len(head) >= 0x40:
+            lfanew = _u32_le(head, 0x3C)[0]
+            if len(head) < lfanew + 24 <= min(vend - vpos, 1 << 20):
+                head = src.read(vpos, vpos + lfanew + 24)
+        return head
+
+    def inspect(self, tag: int, vr: bytes, vpos: int, vend: int, depth: int,
+                src: Source | None = None) -> None:
+        """Signature check of an OB, OW, UN or private value (PS3.5 §6.2)."""
+        src = self.src if src is None else src
+        head = self.value_head(src, vpos, vend)
+        where = f"the value of {_tag(tag)} {vr.decode('ascii', '?')}".rstrip()
+        if depth:
+            where += " (in a sequence item)"
+        sig = sniff(head, 0, vend - vpos)
+        if sig is not None and sig.confirmed:
+            if sig.family is Family.PDF:
+                self.add("HIDDEN-DOCUMENT", f"a PDF document ({vend - vpos} bytes) at "
+                         f"{self.at(vpos)} in {where}",
+                         remove=(vpos, vend, f"value of {_tag(tag)}"))
+                self.pdf(src.read(vpos, min(vend, vpos + self.limits.max_document)),
+                         where, vpos, vend, tag)
+                return
+            if sig.family is Family.HTML:
+                text = src.read(vpos, min(vend, vpos + self.limits.max_document))
+                scripts = documents.xml_markers(text).script
+                self.add("HIDDEN-ACTIVE-CONTENT", f"HTML/script markup ({vend - vpos} bytes) at "
+                         f"{self.at(vpos)} in {where}"
+                         + (f", with {scripts} script marker(s)" if scripts else ""),
+                         Severity.HIGH if scripts else None,
+                         remove=(vpos, vend, f"value of {_tag(tag)}"))
+                return
+            self.report(sig, where, vpos, vend, depth)
+            return
+        if vpos <= self.pe_target < vend:
+            self.add("HIDDEN-EXECUTABLE", f"{where} ({vend - vpos} bytes from "
+                     f"{self.at(vpos)}) holds the PE header at byte {self.pe_target} that the "
+                     "preamble's e_lfanew points to", remove=(vpos, vend, f"value of {_tag(tag)}"))
+
+    def report(self, sig: Signature, where: str, vpos: int, vend: int, depth: int) -> None:
+        what = f"{sig.describe()} at {self.at(vpos)} in {where} ({vend - vpos} bytes)"
+        remove = (vpos, vend, where.removeprefix("the "))
+        if sig.family.executable or sig.executable_inside:
+            self.add("HIDDEN-EXECUTABLE", what, remove=remove)
+        elif sig.family in (Family.ZIP, Family.ARCHIVE):
+            self.add("HIDDEN-ARCHIVE", what, remove=remove)
+        elif sig.family is Family.HTML:
+            self.add("HIDDEN-ACTIVE-CONTENT", what, remove=remove)
+        elif sig.family is Family.PDF:
+            self.add("HIDDEN-DOCUMENT", what, remove=remove)
+
+    # -- encapsulated documents: PS3.3 A.45 --------------------------------------------------
+    def document(self, src: Source, tag: int, vpos: int, vend: int) -> None:
+        data = src.read(vpos, min(vend, vpos + self.limits.max_document))
+        where = f"the encapsulated document {_tag(tag)}"
+        if documents.looks_like_pdf(data):
+            self.pdf(data, where, vpos, vend, tag)
+        elif documents.looks_like_xml(data):
+            self.xml(data, where, vpos, vend, tag)
+        else:
+            sig = sniff(data, 0, vend - vpos)
+            if sig is not None and sig.confirmed:
+                self.report(sig, where, vpos, vend, 0)
+
+    def pdf(self, data: bytes, where: str, vpos: int, vend: int, tag: int) -> None:
+        m = documents.pdf_markers(data)
+        size = f"in the PDF of {where} ({vend - vpos} bytes at {self.at(vpos)})"
+        remove = (vpos, vend, f"value of {_tag(tag)}")
+        js = m.has("JavaScript", "JS")
+        if js:
+            self.add("CONTENT-PDF-JAVASCRIPT", f"{m.describe('JavaScript', 'JS')} {size}",
+                     remove=remove)
+        if m.has("Launch"):
+            self.add("CONTENT-PDF-LAUNCH", f"{m.describe('Launch')} {size}", remove=remove)
+        if m.has("EmbeddedFile", "EmbeddedFiles"):
+            self.add("CONTENT-PDF-EMBEDDED-FILE",
+                     f"{m.describe('EmbeddedFile', 'EmbeddedFiles')} {size}", remove=remove)
+        if m.has("AA") or (js and m.has("OpenAction")):
+            self.add("CONTENT-PDF-AUTO-ACTION", f"{m.describe('AA', 'OpenAction')} {size}",
+                     Severity.HIGH if js else None, remove=remove)
+        if m.has("RichMedia", "XFA", "SubmitForm", "ImportData"):
+            self.add("CONTENT-PDF-ACTIVE",
+                     f"{m.describe('RichMedia', 'XFA', 'SubmitForm', 'ImportData')} {size}",
+                     remove=remove)
+        if m.inflate_budget_hit:
+            self.add("CONTENT-PDF-ACTIVE", f"not every compressed stream could be searched "
+                     f"(more than {documents.MAX_STREAMS} streams or "
+                     f"{documents.MAX_INFLATED} bytes inflated) {size}", Severity.LOW,
+                     remove=remove)
+
+    def xml(self, data: bytes, where: str, vpos: int, vend: int, tag: int) -> None:
+        m = documents.xml_markers(data)
+        size = f"in the XML of {where} ({vend - vpos} bytes at {self.at(vpos)})"
+        remove = (vpos, vend, f"value of {_tag(tag)}")
+        if m.script:
+            self.add("CONTENT-CDA-SCRIPT", f"{m.script} script marker(s) (<script>, "
+                     f"javascript:, vbscript:) {size}", remove=remove)
+        if m.objects:
+            found = ", ".join(f"<{k}> x{n}" for k, n in sorted(m.objects.items()))
+            self.add("CONTENT-CDA-EMBEDDED", f"{found} {size}", remove=remove)
+        if m.entities:
+            self.add("CONTENT-CDA-ENTITY", f"{m.entities} <!ENTITY> declaration(s) {size}",
+                     remove=remove)
+
+    # -- after the data set ------------------------------------------------------------------
+    def trailing(self, src: Source, start: int) -> None:
+        """Bytes after the last element (or after the DEFLATE stream) that DICOM ignores."""
+        n = src.size - start
+        region = src.read(start, min(src.size, start + (1 << 20)))
+        zero = n <= (1 << 20) and not region.strip(b"\0")
+        if not self.inflated:
+            self.trailing_start = start
+        if zero:
+            self.add("STRUCT-TRAILING", f"{n} zero bytes follow the data set at "
+                     f"{self.at(start)}", Severity.INFO)
+            return
+        self.add("STRUCT-TRAILING", f"{n} bytes follow the data set at {self.at(start)}",
+                 remove=(start, src.size, "bytes after the data set"), truncate=True)
+        sig = sniff_region(region[:HEAD])
+        if sig is not None and sig.confirmed:
+            what = f"{sig.describe()} in the bytes after the data set, at {self.at(start)}"
+            if sig.family.executable or sig.executable_inside:
+                self.add("HIDDEN-EXECUTABLE", what)
+            elif sig.family in (Family.ZIP, Family.ARCHIVE):
+                self.add("HIDDEN-ARCHIVE", what, Severity.MEDIUM)
+            elif sig.family is Family.HTML:
+                self.add("HIDDEN-ACTIVE-CONTENT", what)
+            else:
+                self.add("HIDDEN-DOCUMENT", what)
+
+    def zip_tail(self) -> None:
+        """A ZIP end record at the very end makes the file open as an archive (polyglot)."""
+        src = self.src
+        size = src.size
+        if size < 22:
+            return
+        start = max(0, size - ZIP_TAIL)
+        in_buffer = src.base <= start and src.base + len(src.buf) >= size
+        if in_buffer and src.buf.rfind(b"PK\x05\x06", start - src.base) < 0:
+            return  # the common case, without copying the tail
+        try:
+            tail = src.read(start, size)
+        except ShortRead:
+            return
+        end = zip_end(tail, start, size)
+        if end is None or (self.trailing_start is not None and end.offset >= self.trailing_start):
+            return
+        if any(r.start <= end.offset < r.end and r.finding_id == "HIDDEN-EXECUTABLE"
+               for r in self.removals if not r.inflated):
+            return  # inside a value already reported as high (and removed by disarm)
+        entries = f"{end.entries} entr{'y' if end.entries == 1 else 'ies'}"
+        what = (f"a ZIP end-of-central-directory record at byte {end.offset} ({entries}): ZIP "
+                "and JAR tools open this file as an archive")
+        remove = (end.offset, min(size, end.offset + 22), "ZIP end record")
+        if end.runnable:
+            self.add("HIDDEN-EXECUTABLE", f"{what}; an entry is runnable (.{end.runnable})",
+                     remove=remove)
+        else:
+            self.add("HIDDEN-ARCHIVE", what, Severity.MEDIUM, remove=remove)
+
+
+# O_NONBLOCK: opening a FIFO given by mistake must not wait for a writer
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _int(value: bytes) -> int:
+    """An IS value (PS3.5 §6.2), at least 1; nonsense counts as 1."""
+    try:
+        return max(1, min(int(value.strip(b" \0").split(b"\\", 1)[0] or b"1"), 1 << 31))
+    except ValueError:
+        return 1
+
+
+def _scan(src: Source, name: str, limits: Limits) -> ScanResult:
+    s = _Scan(src, name, limits)
+    try:
+        return s.run()
+    except ShortRead as short:
+        s.add("STRUCT-LENGTH", f"the file ended at byte {short.offset} while it was read")
+    except (RecursionError, MemoryError, struct.error, ValueError, IndexError,
+            OverflowError, zlib.error) as exc:  # a scanner bug must not become a crash
+        s.add("STRUCT-MALFORMED", f"scanner error: {exc.__class__.__name__} while walking the "
+              "structure; treat the file as unverified")
+    return s.result(True)
+
+
+def scan_bytes(data: bytes, name: str = "<bytes>", *,
+               limits: Limits = DEFAULT_LIMITS) -> ScanResult:
+    """Scan one PS3.10 file (or bare data set) held in memory; never raises for any bytes.
+
+    ``name`` becomes each finding's subject (the gateway passes a spool name, never patient
+    data). Use :meth:`ScanResult.blocking` for a reject/quarantine verdict.
+    """
+    return _scan(Source(bytes(data)), name, limits)
+
+
+def scan_file(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS) -> ScanResult:
+    """Scan one file, reading only the windows the verdict needs.
+
+    Raises :class:`DicomReadError` (naming the file) only when the file cannot be opened or
+    read at all; every property of its content is a finding.
+    """
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, _OPEN_FLAGS)
+    except OSError as exc:
+        raise DicomReadError(f"{name}: cannot be opened ({exc.strerror}); check that it "
+                             "exists and is readable") from None
+    try:
+        first = os.read(fd, FIRST_READ)
+        if len(first) < FIRST_READ:  # the whole file: no need to ask its size
+            return _scan(Source(first, None, fd), name, limits)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DicomReadError(f"{name}: not a regular file; give files or folders")
+        return _scan(open_source(fd, st.st_size, first), name, limits)
+    except IsADirectoryError:
+        raise DicomReadError(f"{name}: a folder, not a regular file; give files or folders "
+                             "(folders are scanned through scan_paths)") from None
+    except OSError as exc:
+        raise DicomReadError(f"{name}: cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file (or folder) under the scanned roots that could not be read at all."""
+
+    subject: str
+    message: str
+
+
+def _scan_batch(limits: Limits, paths: list[str]) -> list[ScanResult | Unreadable]:
+    """Scan a batch of paths (in a worker process, or in this one)."""
+    out: list[ScanResult | Unreadable] = []
+    for path in paths:
+        base = os.path.basename(path)
+        if base.startswith("<unreadable folder: ") and base.endswith(">"):
+            folder = os.path.dirname(path)
+            out.append(Unreadable(folder, f"{folder}: folder cannot be read ({base[20:-1]})"))
+            continue
+        try:
+            out.append(scan_file(path, limits=limits))
+        except DicomReadError as exc:
+            out.append(Unreadable(path, str(exc)))
+    return out
+
+
+def _files(roots: Iterable[Path], skip: Path | None) -> Iterator[str]:
+    skip_prefix = str(skip.expanduser().resolve()) + os.sep if skip is not None else None
+    for root in roots:
+        seen = 0
+        for path in iter_file_paths([root]):  # raises PacsguardError for a missing root
+            if skip_prefix is not None and path.startswith(skip_prefix):
+                continue
+            seen += 1
+            yield path
+        if seen == 0:
+            raise ConfigError(f"{root}: a folder with no files in it; nothing to scan")
+
+
+_Packed = tuple[str, int, bool, str, tuple[Finding, ...], tuple[Removal, ...], int] | \
+    tuple[str, str]
+
+
+def _scan_packed(limits: Limits, paths: list[str]) -> list[_Packed]:
+    """:func:`_scan_batch` as plain tuples: they cross the process boundary several times
+    faster than dataclasses (measured: unpickling results had made two workers no faster
+    than one)."""
+    out: list[_Packed] = []
+    for r in _scan_batch(limits, paths):
+        if isinstance(r, Unreadable):
+            out.append((r.subject, r.message))
+        else:
+            out.append((r.subject, r.size, r.dicom, r.transfer_syntax, r.findings, r.removals,
+                        r.dataset_offset))
+    return out
+
+
+def scan_paths(roots: Iterable[Path], *, limits: Limits = DEFAULT_LIMITS,
+               skip: Path | None = None, workers: int = 1
+               ) -> Iterator[ScanResult | Unreadable]:
+    """Scan every regular file under ``roots`` (any depth, symlinks below a root skipped).
+
+    Results come in a stable order (sorted names, folder by folder). A root that does not
+    exist, or a folder with no files, raises :class:`ConfigError` naming it; a file that
+    cannot be read is yielded as :class:`Unreadable` so one bad file does not hide the verdict
+    on the rest. Files under ``skip`` (the disarm output folder) are left out. ``workers > 1``
+    scans in that many processes (in bounded memory: a few batches in flight).
+    """
+    if workers <= 1:  # one by one: a caller stopping early reads no further
+        for path in _files(roots, skip):
+            yield from _scan_batch(limits, [path])
+        return
+    for t in parallel_map(partial(_scan_packed, limits), _files(roots, skip), workers,
+                          chunk=256):
+        if len(t) == 2:
+            yield Unreadable(*t)
+        else:
+            yield ScanResult(*t)
