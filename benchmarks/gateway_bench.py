@@ -109,7 +109,8 @@ def cpu_split(work: Path, n: int) -> dict[str, float]:
     ev = [json.loads(line) for line in (work / "audit.jsonl").read_text().splitlines()]
     cpu = next(e for e in reversed(ev) if e["event"] == "gateway_stopped")["cpu"]
     fp_ledger = cpu["fingerprint_ms"] + cpu["ledger_ms"]
-    return {"receive": (cpu["association_ms"] - fp_ledger) / n,
+    return {"receive": (cpu["association_ms"] - fp_ledger - cpu["scan_ms"]) / n,
+            "scan": cpu["scan_ms"] / n,
             "fingerprint_ledger": fp_ledger / n, "fingerprint": cpu["fingerprint_ms"] / n,
             "ledger": cpu["ledger_ms"] / n, "spool": cpu["spool_ms"] / n,
             "forward": cpu["forward_ms"] / n}
@@ -129,7 +130,7 @@ def main() -> int:
     n = args.files
     res: dict[str, list[float]] = {k: [] for k in (
         "storescp", "orthanc", "gw_ack_only", "gw_ack_fwd", "gw_end_to_end",
-        "gw_cpu_ms_ack_only", "gw_cpu_ms_end_to_end", "cpu_receive", "cpu_fingerprint",
+        "gw_cpu_ms_ack_only", "gw_cpu_ms_end_to_end", "cpu_receive", "cpu_scan", "cpu_fingerprint",
         "cpu_ledger", "cpu_spool", "cpu_forward")}
     for _ in range(args.repeat):
         with storescp(args.work / "scp") as port:
@@ -151,7 +152,7 @@ def main() -> int:
             res["gw_end_to_end"].append(n / (time.perf_counter() - t))
             res["gw_cpu_ms_end_to_end"].append(stop(proc) * 1000 / n)
             split = cpu_split(args.work / "gw", n)
-            for k in ("receive", "fingerprint", "ledger", "spool", "forward"):
+            for k in ("receive", "scan", "fingerprint", "ledger", "spool", "forward"):
                 res[f"cpu_{k}"].append(split[k])
         shutil.rmtree(args.work / "orthanc", ignore_errors=True)
     med = {k: statistics.median(v) for k, v in res.items()}
@@ -170,7 +171,8 @@ def main() -> int:
     print("gateway CPU per instance by part, end-to-end run (thread CPU time):")
     print("| part | ms |\n|---|---:|")
     for k, label in (("receive", "receive (DICOM upper layer, File Meta, queueing)"),
-                     ("fingerprint", "fingerprint"), ("ledger", "ledger append"),
+                     ("scan", "scan on receipt"), ("fingerprint", "fingerprint"),
+                     ("ledger", "ledger append"),
                      ("spool", "spool write (I/O threads)"), ("forward", "forward")):
         print(f"| {label} | {med['cpu_' + k]:.2f} |")
     ratio = med["gw_end_to_end"] / med["orthanc"]

@@ -140,6 +140,12 @@ def status_cmd(config: ConfigFile, output_format: Annotated[str, typer.Option(
                 ("dead_letters", "dead letters"), ("sent", "sent"), ("failures", "failures"),
                 ("last_error", "last error"), ("last_error_at", "at")],
          output_format, title=f"gateway {cfg.gateway.ae_title} queues")
+    quarantine = cfg.gateway.spool_dir / "quarantine"
+    held = sorted(quarantine.iterdir()) if quarantine.is_dir() else []
+    if held and output_format == "table":
+        err_console.print(f"[bold red]{len(held)} in quarantine[/] ({quarantine}): instances "
+                          "the scan found weaponised, never forwarded; the audit log names the "
+                          "findings (store_rejected, quarantined)", highlight=False)
     if any(r["dead_letters"] for r in rows) and output_format == "table":
         err_console.print(f"[bold red]dead letters[/] in {cfg.gateway.spool_dir / 'dead'}: "
                           "instances that could not be delivered; the audit log says why",

@@ -30,6 +30,12 @@
     max_attempts = 20                 # then the instance moves to the dead-letter area
     backoff_min_seconds = 1
     backoff_max_seconds = 300
+    connections = 2                   # associations sending at once
+
+    [scan]                            # weaponised files (docs/scan.md), checked on receipt
+    on_threat = "reject"              # reject (failure status, kept aside), quarantine
+                                      # (recorded, kept aside, Success), or off
+    threshold = "high"                # a finding at or above this severity is a threat
 
 Unknown keys are errors (a typo must not silently drop a setting); every error names the key.
 Relative paths are relative to the configuration file.
@@ -41,7 +47,7 @@ import ipaddress
 import ssl
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -165,9 +171,18 @@ class Destination(_Strict):
         return self
 
 
+class Scan(_Strict):
+    """What the gateway does with a received instance that ``pacsguard scan`` finds
+    weaponised (docs/gateway.md "Scanning on receipt")."""
+
+    on_threat: Literal["reject", "quarantine", "off"] = "reject"
+    threshold: Literal["low", "medium", "high", "critical"] = "high"
+
+
 class GatewayConfig(_Strict):
     gateway: Gateway
     tls: Tls | None = None
+    scan: Scan = Field(default_factory=Scan)
     sender: list[Sender] = Field(default_factory=list)
     destination: list[Destination] = Field(default_factory=list)
 

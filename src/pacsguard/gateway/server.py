@@ -46,6 +46,7 @@ from typing import Any
 
 from pacsguard.dicom import ul
 from pacsguard.errors import DicomReadError, PacsguardError
+from pacsguard.findings import Severity
 from pacsguard.gateway.config import GatewayConfig
 from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.files import write_fully
@@ -60,6 +61,7 @@ from pacsguard.integrity.ledger import (
 )
 from pacsguard.integrity.profile import HeaderProfile
 from pacsguard.integrity.status import Status, compare
+from pacsguard.scan import scan_bytes
 from pacsguard.store.schema import receipts
 
 SUCCESS = 0x0000
@@ -110,7 +112,9 @@ class Spool:
     * ``out/<destination>/``: waiting for that destination, one hard link per destination, so
       the bytes are stored once and each destination removes only its own link;
     * ``held/``: kept when no destination is configured;
-    * ``dead/<destination>/``: given up on after ``max_attempts``; kept for a person.
+    * ``dead/<destination>/``: given up on after ``max_attempts``; kept for a person;
+    * ``quarantine/``: received instances the scan found weaponised; kept for a person, never
+      forwarded.
     """
 
     def __init__(self, root: Path, max_bytes: int | None, min_free: int,
@@ -118,8 +122,9 @@ class Spool:
         self.root = root
         self.tmp = root / "tmp"
         self.held = root / "held"
+        self.quarantined = root / "quarantine"
         self.destinations = destinations
-        for d in (self.tmp, self.held, *(self.out(n) for n in destinations),
+        for d in (self.tmp, self.held, self.quarantined, *(self.out(n) for n in destinations),
                   *(self.dead(n) for n in destinations)):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.max_bytes = max_bytes
@@ -259,6 +264,14 @@ class Spool:
             fsync_dir(self.tmp)
         return placed
 
+    def quarantine(self, tmp: Path, name: str) -> Path:
+        """Move a written file into ``quarantine/`` (durably), out of every queue."""
+        final = self.quarantined / name
+        os.replace(tmp, final)
+        fsync_dir(self.quarantined)
+        fsync_dir(self.tmp)
+        return final
+
     def _unlink_counted(self, path: Path) -> None:
         """Unlink ``path``; when that was the file's last name, give its bytes back. Under
         the lock, so two names of one file removed at once cannot both think another one
@@ -332,11 +345,12 @@ class Receiver:
         self._receipts: list[dict[str, object]] = []  # who sent which entry, flushed in bulk
         self._receipts_lock = threading.Lock()
         self._acceptor: ul.Acceptor | None = None
+        self._scan_threshold = Severity.parse(cfg.scan.threshold)
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="spool-io")
         # CPU seconds by part (thread CPU time): "association" is the whole association
         # thread, which includes "fingerprint" and "ledger"; "spool" runs on the I/O threads
         self.cpu_seconds: dict[str, float] = dict.fromkeys(
-            ("association", "fingerprint", "ledger", "spool"), 0.0)
+            ("association", "scan", "fingerprint", "ledger", "spool"), 0.0)
         self._cpu_lock = threading.Lock()
 
     # -- association control ---------------------------------------------------------------
@@ -408,6 +422,9 @@ class Receiver:
         if why is not None:
             self.audit.write("store_refused", calling_aet=calling, reason=why, bytes=len(data))
             return OUT_OF_RESOURCES
+        threat = self._threat(data)
+        if threat and self.cfg.scan.on_threat == "reject":
+            return self._reject(data, threat, calling)
         # the spool write and its fsyncs run on an I/O thread while this one fingerprints and
         # commits to the ledger: the two waits for the disk overlap (docs/gateway.md)
         written = self._io.submit(self._write_tmp, data)
@@ -428,6 +445,12 @@ class Receiver:
             self._cpu("fingerprint", t1 - t0)
             self._cpu("ledger", time.thread_time() - t1)
             tmp = written.result()
+            if threat:  # on_threat = "quarantine": recorded, kept aside, never forwarded
+                self.spool.quarantine(tmp, _queued_name(tmp))
+                self.audit.write("quarantined", calling_aet=calling, findings=threat,
+                                 bytes=len(data))
+                queued = True
+                return SUCCESS
             self.spool.commit(tmp, _queued_name(tmp))
             queued = True
             self.on_queued()
@@ -439,6 +462,32 @@ class Receiver:
         finally:
             if not queued:
                 self._discard(written, tmp, len(data))
+
+    def _threat(self, data: bytes) -> list[str]:
+        """The ids of the scan findings at or above the configured threshold (none when
+        scanning is off). Reads headers only; tens of microseconds (docs/scan.md)."""
+        if self.cfg.scan.on_threat == "off":
+            return []
+        t = time.thread_time()
+        result = scan_bytes(data, "<received>")
+        self._cpu("scan", time.thread_time() - t)
+        return sorted({f.id for f in result.findings if f.severity >= self._scan_threshold})
+
+    def _reject(self, data: bytes, threat: list[str], calling: str) -> int:
+        """Refuse a weaponised instance: a failure status (0xC000, so the modality shows an
+        error rather than retrying), nothing recorded or forwarded; the bytes are kept in
+        ``quarantine/`` for a person to examine."""
+        try:
+            tmp = self.spool.write_tmp(data)
+            self.spool.quarantine(tmp, _queued_name(tmp).removesuffix(".dcm") + ".rejected")
+        except OSError as exc:
+            self.spool.release(len(data))
+            self.audit.write("store_failed", calling_aet=calling,
+                             reason=f"{exc.__class__.__name__}: {exc}")
+            return OUT_OF_RESOURCES
+        self.audit.write("store_rejected", calling_aet=calling, findings=threat,
+                         bytes=len(data), reason="the scan found weaponised content")
+        return CANNOT_UNDERSTAND
 
     def _write_tmp(self, data: bytes) -> Path:
         t = time.thread_time()
@@ -512,7 +561,9 @@ class Receiver:
                     current.key_fields[1] == fp.file_sha256
             except DicomReadError:
                 recorded = False
-            if recorded:
+            if recorded and self._threat(path.read_bytes()):
+                self.spool.quarantine(path, _queued_name(path))  # never forwarded
+            elif recorded:
                 self.spool.commit(path, _queued_name(path), durable=True)
                 queued += 1
             else:
