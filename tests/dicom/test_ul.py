@@ -253,3 +253,47 @@ def test_any_p_data_body_either_assembles_or_raises_a_protocol_error(body: bytes
 def test_any_command_set_either_decodes_or_raises_a_protocol_error(raw: bytes) -> None:
     with contextlib.suppress(ul.AssociationError):
         ul.decode_command(raw)
+
+
+def test_a_request_trickled_a_byte_at_a_time_is_cut_at_the_artim_deadline(
+        server: _Server) -> None:
+    import time
+
+    rq = _associate_rq()
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as c:
+        try:
+            for b in rq:  # each byte well inside a per-read timeout; the whole far beyond ARTIM
+                c.sendall(bytes([b]))
+                time.sleep(0.3)
+        except OSError:
+            pass  # cut off, as it should be
+    server.join()
+    assert time.monotonic() - started < 8  # ARTIM is 2 s; without a deadline: len(rq) * 0.3
+    assert server.closed == []  # it never became an association
+
+
+def test_a_data_set_beyond_the_limit_ends_the_association(server: _Server,
+                                                          tmp_path: Path) -> None:
+    data_set, uid = _ct_bytes(tmp_path)
+    server.acceptor.max_message = 1000
+    a = ul.Requestor.connect("127.0.0.1", server.port, "CT01", "GW",
+                             [ul.Proposal(CTImageStorage, (ExplicitVRLittleEndian,))],
+                             timeout=5)
+    ctx = a.context_for(CTImageStorage, ExplicitVRLittleEndian)
+    assert ctx is not None
+    with pytest.raises(ul.AssociationError):
+        a.store(ctx, CTImageStorage, uid, data_set)
+    server.join()
+    assert server.stored == [] and "larger than" in server.closed[-1]
+
+
+def test_c_cancel_gets_no_response(server: _Server) -> None:
+    with ul.Requestor.connect("127.0.0.1", server.port, "CT01", "GW",
+                              [ul.Proposal(VERIFICATION, (ImplicitVRLittleEndian,))],
+                              timeout=5) as a:
+        ctx = next(iter(a.contexts.values()))
+        a.conn.send_pdv(ctx.id, ul.encode_command([
+            (0x0100, struct.pack("<H", ul.C_CANCEL_RQ)), (0x0120, struct.pack("<H", 1)),
+            (0x0800, struct.pack("<H", ul.NO_DATA_SET))]), True, a.peer.max_pdu)
+        assert a.echo(ctx) == ul.SUCCESS  # the next answer is the echo's, not a cancel's

@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +155,15 @@ def decode_command(raw: bytes) -> dict[int, bytes]:
     return out
 
 
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+def valid_uid(text: str) -> bool:
+    """A UID as PS3.5 §9.1 allows: digits and dots, at most 64 characters. (Leading zeros in
+    a component are tolerated: some modalities send them, and refusing would lose images.)"""
+    return 0 < len(text) <= 64 and _UID.fullmatch(text) is not None
+
+
 def _ui(uid: str) -> bytes:
     b = uid.encode("ascii")
     return b + b"\0" if len(b) % 2 else b  # UI pads with NUL to an even length (PS3.5 §6.2)
@@ -220,6 +231,9 @@ class Connection:
     def __init__(self, sock: socket.socket, max_pdu: int = DEFAULT_MAX_PDU) -> None:
         self.sock = sock
         self.max_pdu = max_pdu  # what we announced; a longer P-DATA-TF is a protocol error
+        # when set (time.monotonic()), every read must be done by then, however the bytes
+        # trickle in: a socket timeout alone restarts with each byte received
+        self.deadline: float | None = None
         self._sendmsg = not isinstance(sock, ssl.SSLSocket)
         with contextlib.suppress(OSError):
             # dcmtk, Orthanc and pynetdicom leave Nagle on; 40 ms per message on loopback
@@ -230,6 +244,11 @@ class Connection:
         view = memoryview(buf)
         got = 0
         while got < n:
+            if self.deadline is not None:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("timed out")
+                self.sock.settimeout(left)
             k = self.sock.recv_into(view[got:], n - got)
             if k == 0:
                 raise Aborted("the peer closed the connection")
@@ -309,8 +328,10 @@ class ProtocolError(AssociationError):
 class _Assembler:
     """Builds DIMSE messages out of PDV items (PS3.8 Annex E), for both roles."""
 
-    def __init__(self, contexts: dict[int, Context]) -> None:
+    def __init__(self, contexts: dict[int, Context], max_message: int = 1 << 62) -> None:
         self.contexts = contexts
+        self.max_message = max_message  # bytes of one data set; more ends the association
+        self._size = 0
         self._ctx: Context | None = None
         self._command: list[bytes | memoryview] = []
         self._command_done: dict[int, bytes] | None = None
@@ -355,13 +376,18 @@ class _Assembler:
                     raise ProtocolError(ABORT_INVALID_PARAMETER,
                                         "a data set fragment arrived before its command")
                 self._data.append(fragment)
+                self._size += len(fragment)
+                if self._size > self.max_message:
+                    raise ProtocolError(ABORT_INVALID_PARAMETER,
+                                        f"a data set larger than the {self.max_message:,} "
+                                        "bytes allowed")
                 if ctrl & 0x02:
                     done.append(Message(ctx, self._command_done, b"".join(self._data)))
                     self._reset()
         return done
 
     def _reset(self) -> None:
-        self._ctx, self._command_done, self._data = None, None, []
+        self._ctx, self._command_done, self._data, self._size = None, None, [], 0
 
 
 def _data_set_type(command: dict[int, bytes]) -> int:
@@ -403,16 +429,20 @@ class Acceptor:
     max_pdu: int = DEFAULT_MAX_PDU
     artim_timeout: float = 30.0
     idle_timeout: float = 60.0
+    max_message: int = 4 << 30  # one data set, in bytes (held in memory while it arrives)
 
     def serve(self, sock: socket.socket, address: tuple[str, int]) -> None:
         conn = Connection(sock, self.max_pdu)
         rq: AssociationRequest | None = None
         how = "closed"
         try:
+            # ARTIM (PS3.8 §9.1.5): the handshake and the whole A-ASSOCIATE-RQ by then
+            conn.deadline = time.monotonic() + self.artim_timeout
             sock.settimeout(self.artim_timeout)
             if isinstance(sock, ssl.SSLSocket):
                 sock.do_handshake()
             kind, body = conn.read_pdu()
+            conn.deadline = None
             if kind != A_ASSOCIATE_RQ:
                 raise ProtocolError(ABORT_UNEXPECTED_PDU,
                                     f"expected A-ASSOCIATE-RQ, got PDU type 0x{kind:02X}")
@@ -438,6 +468,9 @@ class Acceptor:
             conn.abort()
         except AssociationError as exc:
             how = f"aborted: {exc}"
+            conn.abort()
+        except Exception as exc:  # a defect here must cost one association, not the server
+            how = f"aborted: internal error ({exc.__class__.__name__})"
             conn.abort()
         finally:
             conn.close()
@@ -491,11 +524,13 @@ class Acceptor:
 
     def _established(self, conn: Connection, rq: AssociationRequest, peer: _Peer) -> str:
         conn.sock.settimeout(self.idle_timeout)
-        assembler = _Assembler(peer.contexts)
+        assembler = _Assembler(peer.contexts, self.max_message)
         while True:
             kind, body = conn.read_pdu()
             if kind == P_DATA_TF:
                 for msg in assembler.feed(body):
+                    if msg.us(0x0100) == C_CANCEL_RQ:
+                        continue  # PS3.7 §9.3.2.3: C-CANCEL has no response
                     status = self._dispatch(rq, msg)
                     conn.send_pdv(msg.context.id, response(msg, status), True, peer.max_pdu)
             elif kind == A_RELEASE_RQ:
@@ -627,7 +662,11 @@ class Requestor:
             conn.abort(ABORT_UNEXPECTED_PDU)
             raise AssociationError(f"{peer_name} answered the association request with PDU "
                                    f"type 0x{kind:02X}")
-        peer = _parse_ac(body, proposals)
+        try:
+            peer = _parse_ac(body, proposals)
+        except AssociationError as exc:
+            conn.abort(ABORT_INVALID_PARAMETER)
+            raise AssociationError(f"{peer_name}: {exc}") from None
         if not peer.contexts:
             conn.abort()
             raise AssociationError(f"{peer_name} accepted none of the presentation contexts")
@@ -658,8 +697,11 @@ class Requestor:
             self.conn.send_pdv(context.id, data_set, False, self.peer.max_pdu)
             return self._await_response(mid, C_STORE_RSP)
         except (OSError, ssl.SSLError) as exc:
-            self.conn.abort()
+            self.abort()
             raise Aborted(f"sending to the peer failed: {_describe(exc)}") from None
+        except AssociationError:
+            self.abort()
+            raise
 
     def echo(self, context: Context) -> int:
         mid = self._message_id()

@@ -11,6 +11,7 @@
     data_dir = "/var/lib/pacsguard"   # the ledger's data directory (optional: the default)
     allow_plain_tcp = false           # plain TCP only when this says so
     checkpoint_seconds = 60           # sign a checkpoint of the grown ledger this often
+    max_instance_bytes = 4_294_967_296  # larger instances end the association (A-ABORT)
 
     [tls]                             # DICOM TLS (PS3.15 BCP 195): required unless plain allowed
     certificate = "server.crt"
@@ -117,6 +118,8 @@ class Gateway(_Strict):
     data_dir: Path | None = None
     allow_plain_tcp: bool = False
     checkpoint_seconds: float = Field(default=60.0, gt=0)  # sign the grown ledger this often
+    # the largest instance taken (held in memory while it arrives); larger ends the association
+    max_instance_bytes: int = Field(default=4 << 30, gt=0)
 
     @field_validator("listen_address")
     @classmethod

@@ -8,8 +8,12 @@ received, never decoded. A file leaves the queue only when the destination answe
 (or a warning, 0xB000-0xB007: stored). Any other C-STORE answer counts an attempt for that
 file and the forwarder backs off (doubling from ``backoff_min_seconds`` to
 ``backoff_max_seconds``); after ``max_attempts`` the file moves to ``spool/dead/<name>/`` with
-a ``dead_letter`` audit event. A refused association, a closed port or a timeout only back
-off: an outage never turns a healthy image into a dead letter. The thread survives any
+a ``dead_letter`` audit event. A refused association, a closed port or a connection that
+times out only back off: an outage never turns a healthy image into a dead letter. A store
+that gets no answer once the association is up (timeout, abort) does count an attempt for
+that file, so one instance that makes the PACS fail every time cannot hold the queue for
+ever; with the default 20 attempts and backoff up to 300 s that takes over an hour of
+failures, and the instance is kept in ``dead/``, not lost. The thread survives any
 exception (it is logged, audited, and backed off). Attempt counts live in memory: a restart
 gives every file a fresh count (so a restart can only delay a dead letter, never lose an
 instance).

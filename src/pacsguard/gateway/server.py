@@ -35,6 +35,7 @@ import os
 import shutil
 import socket
 import ssl
+import stat
 import threading
 import time
 from collections import Counter
@@ -130,7 +131,8 @@ class Spool:
         self.max_bytes = max_bytes
         self.min_free = min_free
         self._lock = threading.Lock()
-        self.used = 0
+        self.used = 0  # bytes of the files in the spool
+        self.pending = 0  # bytes reserved by stores still writing
         self.recount()
         # empty files made ahead in tmp/, their names already durable (see write_tmp)
         self._ready: collections.deque[str] = collections.deque()
@@ -143,11 +145,16 @@ class Spool:
         return self.root / "dead" / name
 
     def recount(self) -> int:
-        """Bytes on disk in the spool (each stored file once, however many links)."""
+        """Bytes on disk in the spool (each stored file once, however many links). Stores in
+        flight keep their reservations (``pending``), so a recount while they write can only
+        over-count them for a moment (refusing early, never accepting too much)."""
         seen: dict[int, int] = {}
-        for folder in self.root.rglob("*"):
-            if folder.is_file():
-                st = folder.stat()
+        for entry in self.root.rglob("*"):
+            try:
+                st = entry.stat()
+            except FileNotFoundError:  # delivered or moved meanwhile
+                continue
+            if stat.S_ISREG(st.st_mode):
                 seen[st.st_ino] = st.st_size
         with self._lock:
             self.used = sum(seen.values())
@@ -159,20 +166,28 @@ class Spool:
         (or any drift) never keep it refusing."""
         for attempt in (1, 2):
             with self._lock:
-                full = self.max_bytes is not None and self.used + n > self.max_bytes
+                full = self.max_bytes is not None and \
+                    self.used + self.pending + n > self.max_bytes
                 if not full:
                     free = shutil.disk_usage(self.root).free
                     if free - n < self.min_free:
                         return f"spool disk nearly full ({free:,} bytes free)"
-                    self.used += n
+                    self.pending += n
                     return None
             if attempt == 1:
                 self.recount()
-        return f"spool full ({self.used + n:,} > {self.max_bytes:,} bytes)"
+        return f"spool full ({self.used + self.pending + n:,} > {self.max_bytes:,} bytes)"
+
+    def settle(self, n: int) -> None:
+        """A reservation whose file is now in the spool (queued or quarantined)."""
+        with self._lock:
+            self.pending -= n
+            self.used += n
 
     def release(self, n: int) -> None:
+        """A reservation given up (the store failed; its file is gone)."""
         with self._lock:
-            self.used -= n
+            self.pending -= n
 
     READY = 64  # empty files kept made ahead
 
@@ -321,7 +336,8 @@ class Receiver:
     (:class:`pacsguard.dicom.ul.Acceptor`), at most ``MAX_ASSOCIATIONS`` at once.
     """
 
-    MAX_ASSOCIATIONS = 32
+    MAX_ASSOCIATIONS = 32  # established; more are refused with A-ASSOCIATE-RJ
+    MAX_CONNECTIONS = 64  # open connections of any kind (associations being negotiated too)
 
     def __init__(self, cfg: GatewayConfig, ledger: Ledger, profile: HeaderProfile,
                  attr_key: bytes | None, audit: AuditLog) -> None:
@@ -415,6 +431,12 @@ class Receiver:
     def _store(self, rq: ul.AssociationRequest, msg: ul.Message) -> int:
         calling = rq.calling_ae_title
         assert msg.data_set is not None
+        bad = [e for e in (0x0002, 0x1000) if not ul.valid_uid(msg.ui(e))]
+        if bad or not ul.valid_uid(msg.context.transfer_syntax):
+            self.audit.write("store_failed", calling_aet=calling,
+                             reason="the C-STORE request's SOP Class or Instance UID is not a "
+                                    "valid UID (PS3.5 §9)")
+            return CANNOT_UNDERSTAND
         # PS3.10 file: our File Meta, then the data set exactly as received (no re-encoding)
         data = ul.file_meta(msg.ui(0x0002), msg.ui(0x1000), msg.context.transfer_syntax,
                             calling) + msg.data_set
@@ -429,7 +451,7 @@ class Receiver:
         # commits to the ledger: the two waits for the disk overlap (docs/gateway.md)
         written = self._io.submit(self._write_tmp, data)
         if self.spool.ready < Spool.READY // 2:
-            self._io.submit(self.spool.prepare)
+            self._io.submit(self._prepare)
         tmp: Path | None = None
         queued = False
         try:
@@ -447,11 +469,13 @@ class Receiver:
             tmp = written.result()
             if threat:  # on_threat = "quarantine": recorded, kept aside, never forwarded
                 self.spool.quarantine(tmp, _queued_name(tmp))
+                self.spool.settle(len(data))
                 self.audit.write("quarantined", calling_aet=calling, findings=threat,
                                  bytes=len(data))
                 queued = True
                 return SUCCESS
             self.spool.commit(tmp, _queued_name(tmp))
+            self.spool.settle(len(data))
             queued = True
             self.on_queued()
             return SUCCESS
@@ -480,6 +504,7 @@ class Receiver:
         try:
             tmp = self.spool.write_tmp(data)
             self.spool.quarantine(tmp, _queued_name(tmp).removesuffix(".dcm") + ".rejected")
+            self.spool.settle(len(data))
         except OSError as exc:
             self.spool.release(len(data))
             self.audit.write("store_failed", calling_aet=calling,
@@ -493,6 +518,13 @@ class Receiver:
         t = time.thread_time()
         try:
             return self.spool.write_tmp(data)
+        finally:
+            self._cpu("spool", time.thread_time() - t)
+
+    def _prepare(self) -> None:
+        t = time.thread_time()
+        try:
+            self.spool.prepare()
         finally:
             self._cpu("spool", time.thread_time() - t)
 
@@ -548,17 +580,20 @@ class Receiver:
             return self._appender.record(fp.sop_instance_uid, decide)
 
     def recover(self) -> tuple[int, int]:
-        """Before listening: finish what a crash interrupted in ``tmp/``. A file whose exact
-        content is the ledger's newest entry for its instance may have been acknowledged:
-        it is queued. Anything else was never acknowledged (the crash came before its ledger
-        commit or before its bytes were whole) and is deleted. Returns (queued, deleted)."""
+        """Before listening: finish what a crash interrupted in ``tmp/``. A file that the
+        ledger's newest entry for its instance holds — compared as the store path compares
+        (``intact``: the same content, even from another sender or losslessly transcoded, for
+        which no new entry was appended) — may have been acknowledged: it is queued. Anything
+        else was never acknowledged (the crash came before its ledger commit or before its
+        bytes were whole) and is deleted. Returns (queued, deleted)."""
         queued = deleted = 0
         for path in self.spool.leftovers():
             try:
                 fp = fingerprint_file(path, self.profile, self.attr_key)
                 current = self.ledger.current([fp.sop_instance_uid]).get(fp.sop_instance_uid)
-                recorded = current is not None and \
-                    current.key_fields[1] == fp.file_sha256
+                recorded = current is not None and compare(
+                    current.entry.fingerprint, unpack_clinical_attrs(current.clinical_attrs),
+                    fp, path)[0] is Status.INTACT
             except DicomReadError:
                 recorded = False
             if recorded and self._threat(path.read_bytes()):
@@ -601,7 +636,8 @@ class Receiver:
                      for cx in AllStoragePresentationContexts if cx.abstract_syntax]
         supported.append(build_context(Verification, ALL_TRANSFER_SYNTAXES))
         self._acceptor = ul.Acceptor(g.ae_title, supported, self._decide, self._on_store,
-                                     self._on_established, self._on_closed, self._on_failed)
+                                     self._on_established, self._on_closed, self._on_failed,
+                                     max_message=g.max_instance_bytes)
         ctx = self._ssl_context()
         self.spool.prepare()
         try:
@@ -632,6 +668,13 @@ class Receiver:
                 if self._draining.is_set():
                     return
                 time.sleep(0.05)  # EMFILE and friends: do not spin
+                continue
+            with self._active_lock:
+                crowded = len(self._active) >= self.MAX_CONNECTIONS
+            if crowded:  # any host that reaches the port could otherwise exhaust threads
+                self.audit.write("connection_failed", address=address[0], port=address[1],
+                                 reason=f"more than {self.MAX_CONNECTIONS} connections open")
+                sock.close()
                 continue
             try:
                 sock.settimeout(30)
