@@ -69,3 +69,22 @@ class ScanResult:
     def clean(self) -> bool:
         """No finding above ``info``."""
         return self.worst is Severity.INFO
+
+
+_new = object.__new__
+
+
+def clean_result(subject: str, size: int, transfer_syntax: str,
+                 dataset_offset: int) -> ScanResult:
+    """``ScanResult(subject, size, True, transfer_syntax, (), (), dataset_offset)``: a DICOM
+    file without findings, the result of nearly every scan.
+
+    Measured: the frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field) takes
+    1.2 µs, a twentieth of a whole small-file scan; filling ``__dict__`` at once takes 0.6.
+    The result is the same (equal, frozen, picklable).
+    """
+    result: ScanResult = _new(ScanResult)
+    result.__dict__.update(subject=subject, size=size, dicom=True,
+                           transfer_syntax=transfer_syntax, findings=(), removals=(),
+                           dataset_offset=dataset_offset)
+    return result
