@@ -7,7 +7,13 @@ fixtures are in conftest.py):
 * dcmtk's **dcmqrscp** serving a small archive (three studies from the demo samples);
 * a **deliberately fragile peer** (fragile_peer.py) that dies on one malformed PDU;
 * a **naive Query/Retrieve SCP** (pynetdicom, in this process) that builds its SQL by string
-  formatting, so that the query-robustness check has something to find.
+  formatting, so that the query-robustness check has something to find; or, with
+  ``like=True``, binds the value but hands it to a ``LIKE`` unescaped;
+* a **web server** (``web_peer``, http.server in this process) answering one status to every
+  request and noting what it was asked;
+* a **counting proxy** (``counting_proxy``) in front of a real node, noting when each
+  connection was opened, to measure the rate a check really uses;
+* a **listener** (``listener``) that notes only whether anyone connected.
 
 dcmtk's storescp comes from tests/peers.py.
 """
@@ -24,9 +30,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,9 +221,10 @@ def fragile_peer() -> Iterator[Fragile]:
 
 # -- a Query/Retrieve SCP with string-built SQL -------------------------------------------------
 @contextmanager
-def naive_qr_scp() -> Iterator[int]:
+def naive_qr_scp(like: bool = False) -> Iterator[int]:
     """Study Root C-FIND over an SQLite table, the query built with an f-string: a quote in
-    Patient ID makes it fail, a tautology makes it match everything."""
+    Patient ID makes it fail, a tautology makes it match everything. With ``like``, the value
+    is a bound parameter of a LIKE: quotes are harmless, but % matches everything."""
     from pydicom.dataset import Dataset
     from pynetdicom import AE, evt
     from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -231,9 +239,13 @@ def naive_qr_scp() -> Iterator[int]:
 
     def on_find(event: Any) -> Iterator[tuple[int, Dataset | None]]:
         pid = str(event.identifier.get("PatientID", "") or "")
-        sql = f"SELECT study_uid FROM study WHERE patient_id = '{pid}'"  # the flaw
         try:
-            rows = db.execute(sql).fetchall()
+            if like:  # bound, but % and _ are not escaped
+                rows = db.execute("SELECT study_uid FROM study WHERE patient_id LIKE ?",
+                                  (pid,)).fetchall()
+            else:
+                sql = f"SELECT study_uid FROM study WHERE patient_id = '{pid}'"  # the flaw
+                rows = db.execute(sql).fetchall()
         except sqlite3.Error:
             yield 0xC001, None
             return
@@ -261,3 +273,127 @@ def naive_qr_scp() -> Iterator[int]:
 def client_tls(peer: Orthanc) -> TlsClient:
     assert peer.client is not None
     return TlsClient(peer.client.cert, peer.client.key)
+
+
+# -- small servers of our own ---------------------------------------------------------------------
+@contextmanager
+def listener(host: str = "127.0.0.1", port: int = 0) -> Iterator[tuple[int, socket.socket]]:
+    """A port that only notes whether anyone connected (see :func:`contacted`)."""
+    with socket.socket() as s:
+        s.bind((host, port))
+        s.listen(16)
+        s.settimeout(0.3)
+        yield s.getsockname()[1], s
+
+
+def contacted(s: socket.socket) -> bool:
+    try:
+        conn, _ = s.accept()
+    except TimeoutError:
+        return False
+    conn.close()
+    return True
+
+
+@dataclass
+class WebPeer:
+    port: int
+    requests: list[tuple[str, str, str]]  # (method, path, Host header)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
+@contextmanager
+def web_peer(status: int = 404, body: bytes = b"",
+             headers: dict[str, str] | None = None) -> Iterator[WebPeer]:
+    """An HTTP server on 127.0.0.1 answering ``status`` (with ``body`` and ``headers``) to
+    every request, and noting each request."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            seen.append((self.command, self.path, self.headers.get("Host", "")))
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_DELETE = answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield WebPeer(server.server_address[1], seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Proxy:
+    port: int
+    opened: list[float]  # time.monotonic() of each accepted connection
+
+
+@contextmanager
+def counting_proxy(backend: int) -> Iterator[Proxy]:
+    """A TCP forwarder on 127.0.0.1 to the node on ``backend``, noting when each connection
+    was accepted."""
+    opened: list[float] = []
+    stop = threading.Event()
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+    lsock.settimeout(0.1)
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with suppress(OSError):
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        with suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def relay(client: socket.socket, upstream: socket.socket) -> None:
+        back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+        back.start()
+        pump(client, upstream)
+        back.join(timeout=30)
+        client.close()
+        upstream.close()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = lsock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            opened.append(time.monotonic())
+            try:
+                upstream = socket.create_connection(("127.0.0.1", backend), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            client.settimeout(None)
+            threading.Thread(target=relay, args=(client, upstream), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield Proxy(lsock.getsockname()[1], opened)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        lsock.close()

@@ -9,8 +9,17 @@ import pydicom
 from pacsguard.assess.report import render_html, to_json
 from pacsguard.assess.runner import assess
 from pacsguard.assess.testdata import TEST_DESCRIPTION, TEST_PATIENT_NAME
-from tests.assess.targets import ARCHIVE, SAMPLES, make_cert, options
+from pacsguard.findings import Severity
+from tests.assess.targets import ARCHIVE, SAMPLES, dcmqrscp_peer, make_cert, options
 from tests.peers import storescp
+
+
+def _facts(a: object, family: str) -> dict[str, str]:
+    from pacsguard.assess.model import Assessment
+
+    assert isinstance(a, Assessment)
+    [s] = [s for s in a.sections if s.family == family]
+    return {f.name: f.value for f in s.facts}
 
 
 def test_dcmqrscp_exposes_its_archive_to_any_caller_and_only_counts_are_kept(
@@ -22,8 +31,17 @@ def test_dcmqrscp_exposes_its_archive_to_any_caller_and_only_counts_are_kept(
     assert "returned 3 records" in by_id["QR-FIND-OPEN"].evidence
     assert "PatientName" in by_id["QR-FIND-OPEN"].evidence  # the keyword, not the value
     assert "'DCMQRSCP'" in by_id["ASSOC-DEFAULT-CALLED"].evidence
-    # dcmqrscp refuses a C-MOVE of a real study to a destination it does not know
+    # restricting the AETable peers is the fix; --require-find is not about C-FIND at all
+    assert "AETable" in by_id["QR-FIND-OPEN"].remediation
+    assert "--require-find" not in by_id["QR-FIND-OPEN"].remediation
+    # anyone can read the archive, and it travels unencrypted: TLS-ABSENT is high
+    assert by_id["TLS-ABSENT"].severity is Severity.HIGH
+    # dcmqrscp answers Success for a study that does not exist; without --allow-write no
+    # study is moved, not even to find out: the destination check is undetermined
     assert "QR-MOVE-ANY-DEST" not in by_id
+    exposure = _facts(a, "exposure")
+    assert exposure["C-MOVE destination check"].startswith("undetermined")
+    assert not [k for k in exposure if "C-FIND listed" in k or "test study" in k]
     # its database binds values: metacharacters change nothing
     assert not {"QUERY-INJECTION", "QUERY-ERROR-ON-METACHARS"} & set(by_id)
     # no value from the archive appears anywhere in what pacsguard produced
@@ -37,13 +55,33 @@ def test_dcmqrscp_exposes_its_archive_to_any_caller_and_only_counts_are_kept(
                 assert value not in out, f"{key} of {name} leaked into the report"
 
 
+def test_with_allow_write_the_c_move_probe_uses_pacsguards_own_test_study(
+        tmp_path: Path) -> None:
+    with dcmqrscp_peer(tmp_path / "dcmqrscp") as port:
+        a = assess(options(port, allow_write=True))
+    by_id = {f.id: f for f in a.findings}
+    assert "STORE-ANY-CALLER" in by_id  # the write checks ran first and stored it
+    exposure = _facts(a, "exposure")
+    # the test study was counted out of the C-FIND: the archive's three studies remain
+    assert "3 matches" in exposure["C-FIND"] and "pacsguard's test records" in exposure["C-FIND"]
+    assert "returned 3 records" in by_id["QR-FIND-OPEN"].evidence
+    # dcmqrscp refuses to send the test study to a destination it does not know
+    assert "0xA801" in exposure["C-MOVE (pacsguard's test study)"]
+    assert "QR-MOVE-ANY-DEST" not in by_id
+    # DICOM has no delete: the test study stays, and that is not a pass
+    assert by_id["CLEANUP-INCOMPLETE"].severity is Severity.MEDIUM
+
+
 def test_storescp_takes_anything_from_anyone_and_what_it_kept_is_labelled_and_reported(
         tmp_path: Path) -> None:
     with storescp(tmp_path, aet="STORESCP") as port:
         a = assess(options(port, allow_write=True))
-    ids = {f.id for f in a.findings}
+    by_id = {f.id: f for f in a.findings}
+    ids = set(by_id)
     assert {"ASSOC-ANY-CALLED", "ASSOC-ANY-CALLING", "STORE-ANY-CALLER",
             "STORE-INTO-EXISTING", "TLS-ABSENT", "CLEANUP-INCOMPLETE"} <= ids
+    # a fake patient left in an archive is at least medium
+    assert by_id["CLEANUP-INCOMPLETE"].severity is Severity.MEDIUM
     kept = sorted((tmp_path / "received").iterdir())
     assert len(kept) == 2
     for f in kept:

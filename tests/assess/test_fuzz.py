@@ -1,24 +1,37 @@
 """The fuzz campaign: it catches a crash with a reproducer that works, it is reproducible from
-its seed, it is paced, and a robust node comes through it."""
+its seed, it is paced (liveness checks included), its data sets stay labelled, a robust node
+comes through it, and a bad reproducer is refused before anything is sent."""
 
 from __future__ import annotations
 
 import json
 import signal
 import socket
+import struct
 import time
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
-from pacsguard.assess.fuzz import campaign, load, replay
-from pacsguard.assess.net import Channel
+from pacsguard.assess import fuzz, policy
+from pacsguard.assess.fuzz import alive_after, campaign, load, replay
+from pacsguard.assess.model import AssessError
+from pacsguard.assess.net import P_DATA_TF, Channel, Pacer
 from pacsguard.assess.runner import assess
+from pacsguard.assess.testdata import TEST_PATIENT_NAME, TEST_PATIENT_PREFIX
 from pacsguard.cli.assess import register
 from pacsguard.findings import Severity
-from tests.assess.targets import Fragile, fragile_peer, options
-from tests.peers import storescp
+from tests.assess.targets import (
+    Fragile,
+    contacted,
+    counting_proxy,
+    fragile_peer,
+    listener,
+    options,
+)
+from tests.peers import free_port, storescp
 
 
 def _app() -> typer.Typer:
@@ -93,3 +106,119 @@ def test_a_robust_node_comes_through_a_paced_campaign(tmp_path: Path) -> None:
     assert 0 < rate <= 25.5  # the rate limit holds
     assert elapsed >= 60 / 25
     assert not (tmp_path / "reproducers").exists()
+
+
+def test_liveness_checks_wait_their_turn_so_a_campaign_stays_under_the_rate(
+        tmp_path: Path) -> None:
+    rate = 5.0
+    with storescp(tmp_path) as port, counting_proxy(port) as proxy:
+        opts = options(proxy.port, fuzz_cases=12, seed=11, rate=rate,
+                       reproducers=tmp_path / "reproducers")
+        _, access = policy.check(opts, Pacer(50))
+        proxy.opened.clear()
+        started = time.monotonic()
+        section = fuzz.check(access, opts, Pacer(rate), [])
+        elapsed = time.monotonic() - started
+    assert {f.name: f.value for f in section.facts}["cases"] == "12 of 12"
+    # every case and every liveness check is a connection, and each waited its turn
+    assert len(proxy.opened) >= 25
+    assert len(proxy.opened) <= rate * elapsed + 1 + 1e-6, (len(proxy.opened), elapsed)
+
+
+def test_liveness_retries_against_a_node_that_is_down_are_paced() -> None:
+    pacer = Pacer(4)
+    started = time.monotonic()
+    first, last = alive_after(Channel("127.0.0.1", "127.0.0.1", free_port()), "ANY-SCP",
+                              1.0, pacer)
+    elapsed = time.monotonic() - started
+    assert first.state == last.state == "refused"
+    assert pacer.requests >= 2  # the first check and its retries all went through the pacer
+    assert elapsed >= (pacer.requests - 1) / 4
+
+
+def _data_pdvs(case: fuzz.Case) -> list[bytes]:
+    """The data-set PDVs (not command PDVs) of a case's P-DATA-TF PDUs."""
+    out = []
+    for step in case.steps:
+        b = step.send
+        if len(b) < 12 or b[0] != P_DATA_TF:
+            continue
+        ctrl = b[11]
+        if not ctrl & 0x01:
+            out.append(b[12:])
+    return out
+
+
+def _element(data: bytes, tag: bytes) -> tuple[bytes, bytes]:
+    """(VR or b'', value) of the first element ``tag`` (group, element, little endian) in a
+    Little Endian data set, explicit or implicit."""
+    i = data.index(tag)
+    vr = data[i + 4:i + 6]
+    if vr.isalpha() and vr.isupper():
+        (n,) = struct.unpack("<H", data[i + 6:i + 8])
+        return vr, data[i + 8:i + 8 + n]
+    (n,) = struct.unpack("<L", data[i + 4:i + 8])
+    return b"", data[i + 8:i + 8 + n] if n != 0xFFFFFFFF else b"<undefined length>"
+
+
+def test_every_data_set_case_keeps_the_test_patient_label_that_cleanup_relies_on() -> None:
+    cases = [c for c in campaign(42, 200, "ANY-SCP", with_datasets=True) if c.study_uid]
+    assert len({c.kind for c in cases}) >= 12
+    for case in cases:
+        for data in _data_pdvs(case):
+            vr, pid = _element(data, b"\x10\x00\x20\x00")  # (0010,0020) Patient ID
+            assert vr in (b"", b"LO") and pid.startswith(TEST_PATIENT_PREFIX.encode()), \
+                (case.kind, vr, pid)
+            vr, name = _element(data, b"\x10\x00\x10\x00")  # (0010,0010) Patient's Name
+            assert vr in (b"", b"PN") and name.strip() == TEST_PATIENT_NAME.encode(), \
+                (case.kind, vr, name)
+
+
+def test_a_reproducer_whose_called_title_is_not_an_ae_title_is_refused_before_sending(
+        fragile: Fragile, tmp_path: Path) -> None:
+    a = assess(options(fragile.port, fuzz_cases=40, seed=1234, timeout=1.5,
+                       reproducers=tmp_path))
+    assert a.exit_status == 6
+    [path] = sorted(tmp_path.glob("*.json"))
+    doc = json.loads(path.read_text())
+    for bad in ("A" * 17, "BACK\\SLASH", "ÄRZTEHAUS"):
+        doc["called_aet"] = bad
+        path.write_text(json.dumps(doc))
+        with pytest.raises(AssessError, match="not a valid AE title"):
+            load(path)
+        with listener() as (port, s):
+            r = CliRunner().invoke(_app(), ["assess-replay", str(path), f"127.0.0.1:{port}",
+                                            "--authorized-by", "Test Runner, pytest"])
+            assert r.exit_code == 2, r.output
+            assert "not a valid AE title" in r.output and "Traceback" not in r.output
+            assert not contacted(s)
+
+
+@pytest.mark.parametrize("called", ["A" * 17, "BACK\\SLASH", "ÄRZTEHAUS", "TAB\tHERE"])
+def test_replay_refuses_a_called_title_that_is_not_an_ae_title_before_sending(
+        tmp_path: Path, called: str) -> None:
+    [case] = list(campaign(1, 1, "ANY-SCP", with_datasets=False))
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps({"format": fuzz.FORMAT, "called_aet": "ANY-SCP", "seed": 1,
+                                "case": 1, "kind": case.kind, "description": "",
+                                "steps": [s.as_dict() for s in case.steps]}))
+    with listener() as (port, s):
+        r = CliRunner().invoke(_app(), ["assess-replay", str(path), f"127.0.0.1:{port}",
+                                        "--authorized-by", "Test Runner, pytest",
+                                        "--called-aet", called])
+        assert r.exit_code == 2, r.output
+        assert "--called-aet" in r.output and "not a valid AE title" in r.output
+        assert not contacted(s)
+
+
+def test_a_reproducer_that_cannot_be_written_is_a_fact_not_a_lost_finding(
+        fragile: Fragile, tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the reproducers folder should go")
+    a = assess(options(fragile.port, fuzz_cases=40, seed=1234, timeout=1.5,
+                       reproducers=blocked))
+    [crash] = [f for f in a.findings if f.id == "FUZZ-CRASH"]
+    assert "seed 1234" in crash.evidence and "Reproducer:" not in crash.evidence
+    [section] = [s for s in a.sections if s.family == "fuzz"]
+    assert {f.name: f.value for f in section.facts}["reproducers not written"].startswith(
+        f"{blocked}: ")

@@ -1,11 +1,20 @@
-"""``assess`` against real Orthanc servers on loopback: as installed, and hardened."""
+"""``assess`` against real Orthanc servers on loopback: as installed, and hardened; and what
+Ctrl-C in the middle of a campaign leaves behind (nothing)."""
 
 from __future__ import annotations
 
+import _thread
+import signal
+import threading
 import time
 from pathlib import Path
+from types import FrameType
+
+import typer
+from typer.testing import CliRunner
 
 from pacsguard.assess.runner import assess
+from pacsguard.cli.assess import register
 from pacsguard.findings import Severity
 from tests.assess.targets import Orthanc, client_tls, options
 
@@ -65,6 +74,8 @@ def test_without_a_client_certificate_the_hardened_node_is_seen_to_insist_on_one
     a = assess(options(orthanc_hardened.port))
     [policy] = [s for s in a.sections if s.family == "policy"]
     assert "client certificate" in policy.skipped
+    # nothing behind the TLS handshake was assessed: no verdict, not a pass
+    assert not a.complete and a.verdict == "incomplete" and a.exit_status == 2
     assert facts(a, "transport")[f"client certificate ({orthanc_hardened.port})"] \
         .startswith("required")
     assert not {f.id for f in a.findings} & {"TLS-ABSENT", "TLS-NO-CLIENT-CERT"}
@@ -79,4 +90,47 @@ def test_orthanc_survives_a_campaign_and_every_test_instance_it_kept_is_deleted(
     assert not ids & {"FUZZ-CRASH", "FUZZ-HANG", "CLEANUP-INCOMPLETE"}
     assert facts(a, "fuzz")["cases"] == "50 of 50"
     assert facts(a, "cleanup")["left"] == "0"
+    assert peer.instances() == 0
+
+
+def test_ctrl_c_during_a_campaign_still_deletes_every_test_instance_and_says_so(
+        orthanc_default: Orthanc, tmp_path: Path) -> None:
+    """Ctrl-C arrives once Orthanc holds a fuzz case's instance (beyond the write checks'
+    two): the command cleans up what the write checks and the campaign sent, says what it
+    did, and exits 130."""
+    peer = orthanc_default
+    app = typer.Typer()
+    register(app)
+    armed = threading.Event()
+    fired = threading.Event()
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if armed.is_set():
+            raise KeyboardInterrupt
+
+    def watch() -> None:
+        while armed.is_set():
+            if peer.instances() > 2:
+                fired.set()
+                _thread.interrupt_main()
+                return
+            time.sleep(0.05)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    armed.set()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        r = CliRunner().invoke(app, [
+            "assess", f"127.0.0.1:{peer.port}", "--authorized-by", "Test Runner, T-42",
+            "--allow-write", "--http", peer.url, "--fuzz", "200", "--seed", "5",
+            "--rate", "50", "--reproducers", str(tmp_path / "reproducers")])
+    finally:
+        armed.clear()
+        watcher.join(timeout=5)
+        signal.signal(signal.SIGINT, previous)
+    assert fired.is_set(), "the campaign ended before Orthanc kept a fuzz case"
+    assert r.exit_code == 130, r.output
+    assert "interrupted" in r.output and "committed batches" not in r.output
+    assert "test studies 2, deleted 2" in r.output and "left 0" in r.output
     assert peer.instances() == 0

@@ -21,10 +21,22 @@ def test_sql_built_from_the_patient_id_is_caught_by_metacharacter_queries() -> N
     assert by_id["QUERY-INJECTION"].severity is Severity.CRITICAL
     assert "' OR '1'='1" in by_id["QUERY-INJECTION"].evidence
     assert "Baseline 0 matches" in by_id["QUERY-INJECTION"].evidence
+    assert "QUERY-LIKE-WILDCARD" not in by_id  # '=' has no wildcards
     assert "0xC001" in by_id["QUERY-ERROR-ON-METACHARS"].evidence
     assert a.exit_status == 6
     # the tautology's matches were counted, never shown
     assert "1.2.3.0" not in str(a.as_dict())
+
+
+def test_like_wildcards_that_widen_a_bound_query_are_low_not_an_injection() -> None:
+    with naive_qr_scp(like=True) as port:
+        a = assess(options(port))
+    by_id = {f.id: f for f in a.findings}
+    assert "QUERY-INJECTION" not in by_id
+    wildcard = by_id["QUERY-LIKE-WILDCARD"]
+    assert wildcard.severity is Severity.LOW
+    assert "'bare %': 0x0000 Success, 5 matches" in wildcard.evidence
+    assert "OR" not in wildcard.evidence  # the tautologies changed nothing
 
 
 def test_the_identified_dcmtk_version_is_matched_against_an_imported_advisory(

@@ -1,5 +1,6 @@
-"""The safety rules: no authorisation, no test; only the named node; paced; reports that keep
-no patient data, escape what they quote, and load nothing from elsewhere; exit statuses."""
+"""The safety rules: no authorisation, no test; only the named node; a called AE title that
+is not one refused before contact; paced; reports that keep no patient data, escape what they
+quote, and load nothing from elsewhere; exit statuses, an incomplete run included."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from pacsguard.assess.report import render_html, to_json
 from pacsguard.assess.runner import assess
 from pacsguard.cli.assess import register
 from pacsguard.findings import Finding, Severity
-from tests.assess.targets import options
+from tests.assess.targets import options, web_peer
 from tests.peers import free_port, storescp
 
 
@@ -129,11 +130,61 @@ def test_the_command_writes_json_and_html_and_exits_with_the_highest_severity(
             "assess", f"127.0.0.1:{port}", "--authorized-by", "Test Runner, T-42",
             "--json", str(tmp_path / "a.json"), "--html", str(tmp_path / "a.html"),
             "--rate", "20"])
-    assert r.exit_code == 5, r.output  # TLS-ABSENT is high
+    # storescp exposes no data to query: TLS-ABSENT and ASSOC-ANY-CALLING are medium
+    assert r.exit_code == 4, r.output
     doc = json.loads((tmp_path / "a.json").read_text())
-    assert doc["exit_status"] == 5 and doc["worst"] == "high"
+    assert doc["exit_status"] == 4 and doc["worst"] == "medium"
+    assert doc["complete"] is True and doc["verdict"] == "acceptable with conditions"
     assert doc["authorized_by"] == {"name": "Test Runner", "reference": "T-42"}
-    assert {"ASSOC-ANY-CALLED", "TLS-ABSENT"} <= {f["id"] for f in doc["findings"]}
+    by_id = {f["id"]: f for f in doc["findings"]}
+    assert {"ASSOC-ANY-CALLED", "TLS-ABSENT"} <= set(by_id)
+    assert by_id["TLS-ABSENT"]["severity"] == "medium"
     html = (tmp_path / "a.html").read_text()
     assert "Test Runner" in html and "T-42" in html and "TLS-ABSENT" in html
     assert "TLS-ABSENT" in r.output
+
+
+@pytest.mark.parametrize("called", ["SEVENTEEN-CHARS-X", "BACK\\SLASH", "ÄRZTEHAUS",
+                                    "LINE\nFEED", "   "])
+def test_a_called_title_that_is_not_an_ae_title_is_refused_before_the_node_is_contacted(
+        called: str) -> None:
+    with listener() as (port, s):
+        r = CliRunner().invoke(_app(), ["assess", f"127.0.0.1:{port}", "--authorized-by",
+                                        "A, B", "--called-aet", called])
+        assert r.exit_code == 2, r.output
+        assert "--called-aet" in r.output and "not a valid AE title" in r.output
+        assert r.exception is None or isinstance(r.exception, SystemExit)
+        with pytest.raises(AssessError, match="not a valid AE title"):
+            assess(options(port, called_aet=called))
+        assert not _contacted(s)
+
+
+def test_a_node_that_does_not_answer_as_dicom_gives_no_verdict_and_exit_2(
+        tmp_path: Path) -> None:
+    """A web server where the DICOM port should be: nothing could be assessed, which must
+    not read as a pass. The report is still written, and says so."""
+    with web_peer(status=400) as site:
+        r = CliRunner().invoke(_app(), [
+            "assess", f"127.0.0.1:{site.port}", "--authorized-by", "Test Runner, T-42",
+            "--timeout", "1", "--json", str(tmp_path / "a.json"),
+            "--html", str(tmp_path / "a.html")])
+    assert r.exit_code == 2, r.output
+    assert "incomplete" in r.output
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert doc["exit_status"] == 2 and doc["verdict"] == "incomplete"
+    assert doc["complete"] is False
+    assert "did not answer as DICOM" in doc["incomplete_checks"][0]["why"]
+    assert not [f for f in doc["findings"] if f["severity"] != "info"]
+    assert "Incomplete assessment, no verdict" in (tmp_path / "a.html").read_text()
+
+
+def test_checks_made_moot_by_a_node_refusing_the_unknown_caller_are_not_a_gap() -> None:
+    skipped = Section("exposure", "Data exposure", skipped="the node refuses associations "
+                      "from unknown calling AE titles")
+    gap = Section("policy", "Association policy", skipped="the node did not answer as DICOM",
+                  incomplete=True)
+    base = ("127.0.0.1:104", "127.0.0.1", 104, Authorisation("A", "B"),
+            "2025-01-01T00:00:00Z", "2025-01-01T00:00:01Z", 1.0, "test", ())
+    assert Assessment(*base, (skipped,)).exit_status == 0
+    incomplete = Assessment(*base, (skipped, gap))
+    assert incomplete.exit_status == 2 and incomplete.verdict == "incomplete"

@@ -47,7 +47,8 @@ CATALOG: dict[str, tuple[str, str]] = {
         "A wildcard study-level C-FIND from an unknown caller is answered",
         'Refuse queries from unknown callers. Orthanc: "DicomAlwaysAllowFind": false and '
         '"AllowFind" only for the modalities in "DicomModalities" that need it. dcmqrscp: '
-        "restrict the AETable peers (not ANY) and use --require-find only where needed."),
+        "name the permitted peers in the last column of the AETable line instead of ANY; "
+        "a caller not listed there cannot associate, so cannot query."),
     "MWL-FIND-OPEN": (
         "A wildcard Modality Worklist C-FIND from an unknown caller is answered",
         'Orthanc: "DicomAlwaysAllowFindWorklist": false and "AllowFindWorklist" only for the '
@@ -85,6 +86,10 @@ CATALOG: dict[str, tuple[str, str]] = {
         "SQL meta-characters in Patient ID change what a C-FIND matches",
         "Treat as an SQL injection: restrict C-FIND to known callers now (see QR-FIND-OPEN) "
         "and escalate to the vendor; query values must be bound parameters."),
+    "QUERY-LIKE-WILDCARD": (
+        "SQL LIKE wildcards in Patient ID widen what a C-FIND matches",
+        "Have the vendor escape % and _ before a LIKE (DICOM wildcards are * and ?, PS3.4 "
+        "C.2.2.2.4); restrict C-FIND to known callers (see QR-FIND-OPEN)."),
     "TLS-ABSENT": (
         "No TLS: DICOM runs over plain TCP",
         'Enable DICOM TLS (PS3.15 Annex B). Orthanc: "DicomTlsEnabled": true with '

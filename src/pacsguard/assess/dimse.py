@@ -3,8 +3,7 @@ what comes back reduced to what an assessment may keep.
 
 A C-FIND answer is reduced to a **count** and the **keywords** of the attributes that came
 back with a value; the identifiers themselves are dropped as they arrive. No value read from
-a response is returned, logged or stored, with one exception documented on :func:`find_on`
-(a Study Instance UID handed to the caller's next request and then forgotten).
+a response is returned, logged or stored.
 """
 
 from __future__ import annotations
@@ -60,6 +59,7 @@ class Outcome:
     pending: int = 0  # pending responses seen
     keywords: frozenset[str] = frozenset()  # C-FIND: attributes that came back with a value
     capped: bool = False  # C-FIND: more matches than the cap; cancelled
+    skipped: int = 0  # C-FIND: matches not counted (pacsguard's own test records)
     seconds: float = 0.0
 
     @property
@@ -85,17 +85,16 @@ def _has_context(assoc: Any, model: str) -> bool:
 
 
 def find_on(assoc: Any, model: str, identifier: Any, timeout: float, cap: int = 1000,
-            keep: str = "", kept: Callable[[str], None] | None = None) -> Outcome:
+            skip: Callable[[Any], bool] | None = None) -> Outcome:
     """One C-FIND on an established association: count the matches (up to ``cap``, then
     C-CANCEL, PS3.4 C.4.1.2.3) and note which attributes came back with a value.
 
-    ``keep`` names one attribute whose first non-empty value is handed to ``kept`` (the
-    exposure check passes a Study Instance UID to its C-MOVE); the value is never returned,
-    logged or stored here."""
+    A match for which ``skip`` is true (pacsguard's own test record) is not counted; it is
+    looked at only by ``skip``, as it arrives."""
     if not _has_context(assoc, model):
         return Outcome("refused")
     started = time.monotonic()
-    count = 0
+    count = skipped = 0
     keywords: set[str] = set()
     capped = False
     final: int | None = None
@@ -103,8 +102,16 @@ def find_on(assoc: Any, model: str, identifier: Any, timeout: float, cap: int = 
         status = _status(rsp)
         if status is None:
             return Outcome(_ended(assoc, started, timeout), count=count,
-                           keywords=frozenset(keywords), seconds=time.monotonic() - started)
+                           keywords=frozenset(keywords), skipped=skipped,
+                           seconds=time.monotonic() - started)
         if status in PENDING:
+            if skip is not None and identifier_rsp is not None and skip(identifier_rsp):
+                skipped += 1
+                del identifier_rsp
+                if skipped > 2 * cap:  # a node that answers nothing else, endlessly
+                    assoc.abort()
+                    break
+                continue
             count += 1
             if identifier_rsp is not None:
                 for elem in identifier_rsp:
@@ -112,11 +119,6 @@ def find_on(assoc: Any, model: str, identifier: Any, timeout: float, cap: int = 
                             and elem.keyword not in ("QueryRetrieveLevel",
                                                      "SpecificCharacterSet"):
                         keywords.add(elem.keyword)
-                if keep and kept is not None and keep in identifier_rsp:
-                    value = str(identifier_rsp[keep].value or "")
-                    if value:
-                        kept(value)
-                        kept = None
             del identifier_rsp
             if count == cap and not capped:
                 capped = True
@@ -129,7 +131,7 @@ def find_on(assoc: Any, model: str, identifier: Any, timeout: float, cap: int = 
         break
     return Outcome("answered" if final is not None else _ended(assoc, started, timeout),
                    final, count, keywords=frozenset(keywords), capped=capped,
-                   seconds=time.monotonic() - started)
+                   skipped=skipped, seconds=time.monotonic() - started)
 
 
 def retrieve_on(assoc: Any, model: str, identifier: Any, timeout: float,

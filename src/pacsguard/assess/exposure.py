@@ -3,15 +3,16 @@
 * **C-FIND, study level** (Study Root, else Patient Root at patient level): universal
   matching on every key (PS3.4 C.2.2.2.3), so every record matches. Reported: the number of
   matches (counting stops at 1,000 with a C-CANCEL) and which attribute keywords came back
-  with a value. Never a value.
+  with a value. Never a value. pacsguard's own test study (stored by the write checks just
+  before) is not counted.
 * **Modality Worklist C-FIND**: the same, for scheduled procedure steps.
 * **C-MOVE to an arbitrary destination**: a destination AE title configured nowhere, for a
   study UID that does not exist (pacsguard made it up): a node that checks destinations says
   "Move destination unknown" (0xA801). Some nodes (dcmqrscp) check the destination only when
-  there is something to send and answer Success with no sub-operations; then, and only if the
-  C-FIND found a study, the C-MOVE is repeated for that study, and the association is aborted
-  at the first pending response. The study UID is held in memory for that one request and
-  never kept, printed or stored.
+  there is something to send and answer Success with no sub-operations. Then, with
+  ``--allow-write`` (the write checks run first), the C-MOVE is repeated for pacsguard's own
+  labelled test study, and the association is aborted at the first pending response; without
+  it the destination check is reported as undetermined. A patient's study is never moved.
 * **C-GET**: for a study UID that does not exist, with no storage role negotiated, so nothing
   can be delivered to us. Processed (Success, no sub-operations) means C-GET is open.
 """
@@ -37,7 +38,7 @@ from pacsguard.assess.services import (
     WORKLIST_FIND,
     Offered,
 )
-from pacsguard.assess.testdata import fresh_uid
+from pacsguard.assess.testdata import fresh_uid, is_test_record
 from pacsguard.findings import Finding, Severity
 
 FAMILY = "exposure"
@@ -99,17 +100,19 @@ def _pick(offered: Offered, study: str, patient: str) -> str | None:
     return None
 
 
-def check(access: Access, offered: Offered, options: Options,
-          pacer: Pacer) -> tuple[Section, Exposure]:
+def check(access: Access, offered: Offered, options: Options, pacer: Pacer,
+          test_study: str | None = None) -> tuple[Section, Exposure]:
+    """``test_study``: the Study Instance UID of pacsguard's own test study, when the write
+    checks stored one (the only study a C-MOVE is ever asked to send)."""
     started = time.monotonic()
     subject = options.target.text
     if access.why_not():
-        return Section(FAMILY, TITLE, skipped=access.why_not()), Exposure()
+        return (Section(FAMILY, TITLE, skipped=access.why_not(), incomplete=access.gap),
+                Exposure())
     findings: list[Finding] = []
     facts: list[Fact] = []
     ch, called, calling, timeout = (access.channel, access.called_aet, access.calling_aet,
                                     options.timeout)
-    found_study: list[str] = []  # at most one UID, in memory for the C-MOVE below only
 
     # C-FIND
     find_model = _pick(offered, STUDY_FIND, PATIENT_FIND)
@@ -120,11 +123,13 @@ def check(access: Access, offered: Offered, options: Options,
         level = "STUDY" if find_model == STUDY_FIND else "PATIENT"
         with dimse_association(ch, called, calling, [find_model], timeout, pacer) as assoc:
             out = (dimse.find_on(assoc, find_model, study_query(level), timeout, FIND_CAP,
-                                 keep="StudyInstanceUID", kept=found_study.append)
+                                 skip=is_test_record)
                    if assoc is not None else dimse.Outcome("refused"))
         what = f"wildcard C-FIND at {level.lower()} level"
         facts.append(Fact("C-FIND", f"{what}: {out.describe()}, {out.count}"
-                          f"{'+' if out.capped else ''} matches"))
+                          f"{'+' if out.capped else ''} matches"
+                          + (f" (and {out.skipped} of pacsguard's test records, not counted)"
+                             if out.skipped else "")))
         if out.processed or (out.state == "answered" and out.count):
             records = out.count
             keywords = ", ".join(sorted(out.keywords)) or "none"
@@ -173,28 +178,38 @@ def check(access: Access, offered: Offered, options: Options,
         if accepted:
             evidence = (f"C-MOVE to '{destination}' (configured nowhere) was answered "
                         f"{out.describe()} for a study UID that does not exist.")
-        elif out.processed and out.count + out.failed + out.warning == 0 and found_study:
-            with dimse_association(ch, called, calling, [move_model], timeout,
-                                   pacer) as assoc:
-                real = (dimse.retrieve_on(assoc, move_model,
-                                          _retrieve_identifier(found_study[0]), timeout,
-                                          move_destination=destination)
-                        if assoc is not None else dimse.Outcome("refused"))
-            facts.append(Fact("C-MOVE (a study the C-FIND listed)",
-                              f"to '{destination}': {real.describe()}"))
-            if _move_attempted(real):
-                accepted = True
-                evidence = (f"C-MOVE of a listed study to '{destination}' (configured "
-                            f"nowhere) was answered {real.describe()} "
-                            f"({real.pending} pending, {real.failed} failed sub-operations); "
-                            "pacsguard aborted the association at the first pending answer.")
-        elif out.processed and not found_study:
-            facts.append(Fact("C-MOVE destination check", "not exercised: the node answered "
-                              "Success for a study that does not exist and no real study "
-                              "was listed"))
+        elif out.processed and out.count + out.failed + out.warning == 0:
+            # Success with nothing to send: the destination may be checked only when there
+            # is something to send. Only pacsguard's own test study is ever asked for.
+            if test_study is None:
+                facts.append(Fact("C-MOVE destination check", "undetermined: the node "
+                                  "answered Success for a study that does not exist; it may "
+                                  "check the destination only when it has something to "
+                                  "send. pacsguard never moves a patient's study: give "
+                                  "--allow-write to repeat the C-MOVE with its own labelled "
+                                  "test study"))
+            else:
+                with dimse_association(ch, called, calling, [move_model], timeout,
+                                       pacer) as assoc:
+                    own = (dimse.retrieve_on(assoc, move_model,
+                                             _retrieve_identifier(test_study), timeout,
+                                             move_destination=destination)
+                           if assoc is not None else dimse.Outcome("refused"))
+                facts.append(Fact("C-MOVE (pacsguard's test study)",
+                                  f"to '{destination}': {own.describe()}"))
+                if _move_attempted(own):
+                    accepted = True
+                    evidence = (f"C-MOVE of pacsguard's test study {test_study} to "
+                                f"'{destination}' (configured nowhere) was answered "
+                                f"{own.describe()} ({own.pending} pending, {own.failed} "
+                                "failed sub-operations); pacsguard aborted the association "
+                                "at the first pending answer.")
+                elif own.processed and own.count + own.failed + own.warning == 0:
+                    facts.append(Fact("C-MOVE destination check", "undetermined: the node "
+                                      "answered Success with no sub-operations for the test "
+                                      "study too (it may not keep what it receives)"))
         if accepted:
             findings.append(finding("QR-MOVE-ANY-DEST", Severity.HIGH, evidence, subject))
-    found_study.clear()
 
     # C-GET
     get_model = _pick(offered, STUDY_GET, PATIENT_GET)

@@ -11,7 +11,8 @@ malformations, then random mutations:
   contexts), missing or bogus application context and user information, binary AE titles,
   wrong protocol versions, unknown items, PDUs out of order;
 * data sets inside C-STORE (only with ``--allow-write``; each is a labelled test instance,
-  :mod:`pacsguard.assess.testdata`): unknown and wrong VRs, odd and overrunning lengths, a
+  :mod:`pacsguard.assess.testdata`, and no case touches its patient's name or ID, so that
+  whatever the node keeps stays labelled): unknown and wrong VRs, odd and overrunning lengths, a
   4 GiB length, sequences nested 256 and 2,048 deep (terminated and not), an undefined length
   on a text element, a wrong command group length, a PDV longer than its PDU, the data set
   before the command;
@@ -21,7 +22,9 @@ malformations, then random mutations:
 Nothing destructive is ever sent: no command but C-STORE of the test instance and C-ECHO.
 
 **After every case** the connection is closed and one C-ECHO association checks the node is
-alive (:func:`pacsguard.assess.net.echo`), retried for up to twice the timeout. Connection
+alive (:func:`pacsguard.assess.net.echo`), retried for up to twice the timeout. Each case and
+each liveness check waits its turn in the pacer, so a campaign sends at most ``--rate``
+connections per second (about half as many cases). Connection
 refused: ``FUZZ-CRASH``. Connected but unanswered: ``FUZZ-HANG`` (also when it answers again
 later; the campaign then goes on). A node that does not come back ends the campaign.
 
@@ -49,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from pacsguard.assess.catalog import finding
-from pacsguard.assess.model import MAX_FUZZ_CASES, Fact, Options, Section
+from pacsguard.assess.model import MAX_FUZZ_CASES, Fact, Options, Section, ae_title
 from pacsguard.assess.net import (
     A_ABORT,
     A_ASSOCIATE_AC,
@@ -337,9 +340,9 @@ def _dataset_cases(db: _DataBaseline, first: int
             return db.steps(sop, head + element + tail, implicit)
         return build
 
-    name = b"PACSGUARD^TEST^DO-NOT-USE "
-    add("ds-vr-unknown", "Patient's Name with the unknown VR 'ZZ'",
-        around(0x00100010, 0x00100011, _ex(0x00100010, b"ZZ", name)))
+    # the patient's name and ID (the test label cleanup relies on) are never malformed
+    add("ds-vr-unknown", "Manufacturer with the unknown VR 'ZZ'",
+        around(0x00080070, 0x00080071, _ex(0x00080070, b"ZZ", b"pacsguard ")))
     add("ds-vr-mismatch", "Rows (US) sent as FD with 2 bytes",
         around(0x00280010, 0x00280011, _ex(0x00280010, b"FD", b"\x08\x00")))
     add("ds-length-odd", "Rows (US) with length 3",
@@ -354,8 +357,8 @@ def _dataset_cases(db: _DataBaseline, first: int
         around(0x0040A730, 0x0040A731, _nested(2048, True)))
     add("ds-nesting-unterminated", "sequence nested 256 deep, never delimited",
         around(0x0040A730, 0x0040A731, _nested(256, False)))
-    add("ds-undefined-length-text", "Patient ID with undefined length (Implicit VR)",
-        around(0x00100020, 0x00100021, _im(0x00100020, b"PGX ", _UNDEFINED), implicit=True))
+    add("ds-undefined-length-text", "Study ID with undefined length (Implicit VR)",
+        around(0x00200010, 0x00200011, _im(0x00200010, b"PGTEST", _UNDEFINED), implicit=True))
 
     def bad_group_length(ds: Any, sop: str) -> tuple[Step, ...]:
         cmd = store_rq(sop)
@@ -484,15 +487,17 @@ def send_case(channel: Channel, case: Case, timeout: float, wait: float = CASE_W
             sock.close()
 
 
-def alive_after(channel: Channel, called: str, timeout: float) -> tuple[Liveness, Liveness]:
-    """(first check, final check): retried for up to twice the timeout after a failure."""
+def alive_after(channel: Channel, called: str, timeout: float,
+                pacer: Pacer | None = None) -> tuple[Liveness, Liveness]:
+    """(first check, final check): retried for up to twice the timeout after a failure. Each
+    check waits its turn in ``pacer``, like every other request."""
     calling = random_aet("PGL")
-    first = echo(channel, called, calling, timeout)
+    first = echo(channel, called, calling, timeout, pacer)
     last = first
     deadline = time.monotonic() + 2 * timeout
     while not last.alive and time.monotonic() < deadline:
         time.sleep(min(0.5, timeout / 4))
-        last = echo(channel, called, calling, timeout)
+        last = echo(channel, called, calling, timeout, pacer)
     return first, last
 
 
@@ -524,39 +529,44 @@ def _reproducer(directory: Path, channel: Channel, called: str, seed: int, case:
     return path
 
 
-def check(access: Access, options: Options, pacer: Pacer,
-          progress: Callable[[str], None] | None = None) -> tuple[Section, list[Written]]:
+def check(access: Access, options: Options, pacer: Pacer, written: list[Written],
+          progress: Callable[[str], None] | None = None) -> Section:
+    """Run the campaign. Every data-set case is appended to ``written`` before it is sent
+    (the caller cleans up from that list, whatever happens)."""
     started = time.monotonic()
     subject = options.target.text
     n = min(options.fuzz_cases, MAX_FUZZ_CASES)
     if n <= 0:
-        return Section(FAMILY, TITLE, skipped="not asked: give --fuzz N"), []
+        return Section(FAMILY, TITLE, skipped="not asked: give --fuzz N")
     if not access.dicom:
-        return Section(FAMILY, TITLE, skipped="the node did not answer as DICOM"), []
+        return Section(FAMILY, TITLE, skipped="the node did not answer as DICOM",
+                       incomplete=True)
     channel, called = access.channel, access.called_aet
-    before = echo(channel, called, random_aet("PGL"), options.timeout)
+    before = echo(channel, called, random_aet("PGL"), options.timeout, pacer)
     if not before.alive:
         return Section(FAMILY, TITLE, skipped=f"the node failed the liveness check before "
-                       f"the campaign ({before.state}: {before.detail})"), []
+                       f"the campaign ({before.state}: {before.detail})", incomplete=True)
     seed = options.seed if options.seed is not None else secrets.randbits(32)
     with_datasets = options.allow_write and access.associates
     if progress is not None:
         progress(f"fuzz: {n} cases, seed {seed}")
     findings: list[Finding] = []
     responses: Counter[str] = Counter()
-    written: list[Written] = []
     reproducers: list[Path] = []
+    unwritable = ""
     ran = 0
     stopped = ""
     campaign_start = time.monotonic()
     for case in campaign(seed, n, called, with_datasets):
         pacer.wait()
+        if case.sop_instance_uid:  # noted before it goes: an interruption loses nothing
+            written.append(Written(case.study_uid, case.sop_instance_uid, None))
         response = send_case(channel, case, options.timeout)
         ran += 1
         responses[response.split(" (")[0]] += 1
-        if case.sop_instance_uid and not response.startswith("not accepted"):
-            written.append(Written(case.study_uid, case.sop_instance_uid, None))
-        first, last = alive_after(channel, called, options.timeout)
+        if case.sop_instance_uid and response.startswith("not accepted"):
+            written.pop()  # the association was refused: nothing of it was sent
+        first, last = alive_after(channel, called, options.timeout, pacer)
         outcome = failure(first, last)
         if not outcome:
             continue
@@ -566,10 +576,15 @@ def check(access: Access, options: Options, pacer: Pacer,
                   + (f"; {'answering again' if last.alive else 'still down'} after "
                      f"{2 * options.timeout:g} s ({last.detail})"))
         path: Path | None = None
-        if len(reproducers) < MAX_REPRODUCERS:
-            path = _reproducer(options.reproducers, channel, called, seed, case, outcome,
-                               detail, subject)
-            reproducers.append(path)
+        if len(reproducers) < MAX_REPRODUCERS and not unwritable:
+            try:
+                path = _reproducer(options.reproducers, channel, called, seed, case, outcome,
+                                   detail, subject)
+                reproducers.append(path)
+            except OSError as exc:  # the finding still names seed and case: reproducible
+                unwritable = (f"{options.reproducers}: {exc.strerror or exc}; the seed, "
+                              "case number and called AE title in the findings regenerate "
+                              "them (fuzz.campaign)")
         findings.append(finding(
             fid, Severity.CRITICAL if crashed else Severity.HIGH,
             f"Case {case.number} of seed {seed} ({case.kind}: {case.description}); the node "
@@ -582,7 +597,8 @@ def check(access: Access, options: Options, pacer: Pacer,
     elapsed = time.monotonic() - campaign_start
     rate = ran / elapsed if elapsed > 0 else 0.0
     facts = [Fact("seed", str(seed)), Fact("cases", f"{ran} of {n}"),
-             Fact("rate", f"{rate:.1f} cases/s (limit {1 / pacer.interval:g}/s)"),
+             Fact("rate", f"{rate:.1f} cases/s (limit {1 / pacer.interval:g} requests/s; "
+                  "each case and each liveness check is one)"),
              Fact("data-set cases", "included (--allow-write)" if with_datasets else
                   "not sent (needs --allow-write and an association for unknown callers)"),
              Fact("answers to the cases", ", ".join(f"{k} {v}" for k, v in
@@ -591,8 +607,10 @@ def check(access: Access, options: Options, pacer: Pacer,
         facts.append(Fact("campaign", stopped))
     if reproducers:
         facts.append(Fact("reproducers", ", ".join(str(p) for p in reproducers)))
-    return (Section(FAMILY, TITLE, tuple(findings), tuple(facts),
-                    seconds=time.monotonic() - started), written)
+    if unwritable:
+        facts.append(Fact("reproducers not written", unwritable))
+    return Section(FAMILY, TITLE, tuple(findings), tuple(facts),
+                   seconds=time.monotonic() - started)
 
 
 # -- replay ------------------------------------------------------------------------------------
@@ -613,10 +631,13 @@ def load(path: Path) -> Reproducer:
         steps = tuple(Step(await_ac=True) if s.get("await_ac") else
                       Step(bytes.fromhex(s["send"])) for s in doc["steps"])
         case = Case(int(doc["case"]), str(doc["kind"]), str(doc["description"]), steps)
-        return Reproducer(str(doc.get("target", "")), bool(doc.get("tls", False)),
-                          str(doc["called_aet"]), int(doc["seed"]), case)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        called, seed = doc["called_aet"], int(doc["seed"])
+        if not isinstance(called, str):
+            raise TypeError("called_aet is not a string")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AssessError(f"{path}: not a pacsguard fuzz reproducer ({exc})") from None
+    return Reproducer(str(doc.get("target", "")), bool(doc.get("tls", False)),
+                      ae_title(called, f"{path}: called_aet"), seed, case)
 
 
 @dataclass(frozen=True)
@@ -636,16 +657,19 @@ class Replay:
 
 
 def replay(path: Path, channel: Channel, called_aet: str | None = None,
-           timeout: float = 3.0) -> Replay:
-    """Send a reproducer's bytes to ``channel`` and check the node is still alive."""
+           timeout: float = 3.0, pacer: Pacer | None = None) -> Replay:
+    """Send a reproducer's bytes to ``channel`` and check the node is still alive. The
+    reproducer and ``called_aet`` are checked before anything is sent."""
     r = load(path)
-    called = called_aet or r.called_aet
-    before = echo(channel, called, random_aet("PGL"), timeout)
+    called = ae_title(called_aet, "--called-aet") if called_aet else r.called_aet
+    before = echo(channel, called, random_aet("PGL"), timeout, pacer)
     if not before.alive:
         raise AssessError(f"{channel.describe()} failed the liveness check before the replay "
                           f"({before.state}: {before.detail}); nothing was sent")
+    if pacer is not None:
+        pacer.wait()
     response = send_case(channel, r.case, timeout)
-    first, last = alive_after(channel, called, timeout)
+    first, last = alive_after(channel, called, timeout, pacer)
     return Replay(response, first, last)
 
 

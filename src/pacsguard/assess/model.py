@@ -1,6 +1,11 @@
 """The values that flow through an assessment: what to assess and how (:class:`Options`),
 what one check family saw (:class:`Section`), and the whole result (:class:`Assessment`).
 
+An assessment whose checks could not all run (the node did not answer as DICOM, it wants a
+client certificate, no called AE title is known, the fuzz campaign could not start) is
+*incomplete*: it gives no verdict and exits 2 (docs/findings.md: no verdict), whatever the
+findings it did raise.
+
 Nothing here carries patient data. Facts and evidence name counts, attribute keywords,
 statuses, AE titles pacsguard made up, UIDs pacsguard generated, and protocol details.
 """
@@ -19,6 +24,9 @@ from pacsguard.inventory.active import Target
 #: The most fuzz cases one run may send, and the most default called AE titles it may try.
 MAX_FUZZ_CASES = 10_000
 MAX_RATE = 50.0  # requests per second: a ceiling on --rate, whatever is asked
+#: docs/findings.md: 2 is an error or an incomplete assessment, no verdict
+EXIT_NO_VERDICT = 2
+AE_TITLE_LENGTH = 16  # PS3.5 §6.2, VR AE
 
 _AUTHORISATION = re.compile(r"^\s*(?P<name>[^,]*[^,\s][^,]*),\s*(?P<ref>\S.*)$")
 
@@ -42,6 +50,26 @@ class Authorisation:
 
     def __str__(self) -> str:
         return f"{self.name}, {self.reference}"
+
+
+def ae_title(value: str, what: str) -> str:
+    """``value`` as an AE title (PS3.5 §6.2, VR AE: 1 to 16 characters of the default
+    repertoire, no backslash, no control character, not only spaces), leading and trailing
+    spaces dropped; else :class:`AssessError` naming ``what`` (an option, a file)."""
+    bad = ""
+    if len(value) > AE_TITLE_LENGTH:
+        bad = f"it has {len(value)} characters; an AE title has at most {AE_TITLE_LENGTH}"
+    elif not value.strip():
+        bad = "it is empty"
+    elif "\\" in value:
+        bad = "a backslash separates DICOM values and is not allowed in an AE title"
+    elif any(not " " <= c <= "~" for c in value):
+        bad = ("only printable ASCII characters are allowed in an AE title (no accents, "
+               "tabs or control characters)")
+    if bad:
+        raise AssessError(f"{what} {value!r} is not a valid AE title: {bad} (PS3.5 §6.2); "
+                          "nothing was contacted")
+    return value.strip()
 
 
 @dataclass(frozen=True)
@@ -92,10 +120,14 @@ class Section:
     facts: tuple[Fact, ...] = ()
     skipped: str = ""
     seconds: float = 0.0
+    #: the check was due but could not run (``skipped`` says why): a gap in the assessment,
+    #: not a result. A check the tester did not ask for, or one made moot by the node
+    #: refusing the unknown caller, is skipped without being a gap.
+    incomplete: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"family": self.family, "title": self.title, "skipped": self.skipped,
-                "seconds": round(self.seconds, 3),
+                "incomplete": self.incomplete, "seconds": round(self.seconds, 3),
                 "facts": [{"name": f.name, "value": f.value} for f in self.facts],
                 "findings": [f.as_dict() for f in self.findings]}
 
@@ -125,8 +157,27 @@ class Assessment:
         return worst(self.findings)
 
     @property
+    def gaps(self) -> list[Section]:
+        """The checks that were due but could not run."""
+        return [s for s in self.sections if s.incomplete]
+
+    @property
+    def complete(self) -> bool:
+        return not self.gaps
+
+    @property
+    def verdict(self) -> str:
+        """incomplete, not acceptable, acceptable with conditions, or acceptable."""
+        if not self.complete:
+            return "incomplete"
+        if self.worst >= Severity.HIGH:
+            return "not acceptable"
+        return "acceptable with conditions" if self.worst is Severity.MEDIUM else "acceptable"
+
+    @property
     def exit_status(self) -> int:
-        return exit_status(self.findings)
+        """2 (no verdict) when incomplete; else from the highest severity (docs/findings.md)."""
+        return exit_status(self.findings) if self.complete else EXIT_NO_VERDICT
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -137,7 +188,20 @@ class Assessment:
             "started": self.started, "finished": self.finished,
             "seconds": round(self.seconds, 3), "tool_version": self.tool_version,
             "settings": {f.name: f.value for f in self.settings},
+            "verdict": self.verdict, "complete": self.complete,
+            "incomplete_checks": [{"family": s.family, "title": s.title, "why": s.skipped}
+                                  for s in self.gaps],
             "worst": self.worst.label, "exit_status": self.exit_status,
             "findings": [f.as_dict() for f in self.findings],
             "sections": [s.as_dict() for s in self.sections],
         }
+
+
+class Interrupted(KeyboardInterrupt):
+    """The tester interrupted the assessment (Ctrl-C) after something may have been written;
+    ``cleanup`` is what the cleanup of the test instances then did (None: writes were not
+    allowed)."""
+
+    def __init__(self, cleanup: Section | None) -> None:
+        super().__init__("assessment interrupted")
+        self.cleanup = cleanup

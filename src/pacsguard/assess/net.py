@@ -424,8 +424,12 @@ class Liveness:
         return self.state == "alive"
 
 
-def echo(channel: Channel, called: str, calling: str, timeout: float) -> Liveness:
-    """One association with C-ECHO over raw PDUs (PS3.7 §9.1.5): the liveness check."""
+def echo(channel: Channel, called: str, calling: str, timeout: float,
+         pacer: Pacer | None = None) -> Liveness:
+    """One association with C-ECHO over raw PDUs (PS3.7 §9.1.5): the liveness check. It waits
+    its turn in ``pacer`` like any other connection."""
+    if pacer is not None:
+        pacer.wait()
     start = time.monotonic()
 
     def done(state: str, detail: str) -> Liveness:

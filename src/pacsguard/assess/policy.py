@@ -69,6 +69,13 @@ class Access:
         """An unknown caller gets an association: the DIMSE checks can run."""
         return self.accepted is not None
 
+    @property
+    def gap(self) -> bool:
+        """The DIMSE checks cannot run for want of a way in (not DICOM, no called title
+        known): the assessment is incomplete. A node that refuses the unknown caller is a
+        result, not a gap."""
+        return not self.dicom or not self.called_known
+
     def why_not(self) -> str:
         """Why the DIMSE checks cannot run ('' when they can)."""
         if not self.dicom:
@@ -112,7 +119,7 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Access]:
 
     def done(access: Access, skipped: str = "") -> tuple[Section, Access]:
         return Section(FAMILY, TITLE, tuple(findings), tuple(facts), skipped,
-                       time.monotonic() - started), access
+                       time.monotonic() - started, incomplete=access.gap), access
 
     if not first.dicom:
         access = Access(channel, False, calling, options.called_aet or probe_called, False,

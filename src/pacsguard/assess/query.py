@@ -6,8 +6,12 @@ appended, one query each, paced by ``--rate``. Payloads only ever *read*: quotes
 tautology (``' OR '1'='1``), comment markers, ``LIKE`` wildcards. Never a statement that
 writes, deletes, sleeps or stacks another query.
 
-* More matches than the baseline: the value changed what the database matched,
-  ``QUERY-INJECTION``.
+* More matches than the baseline for a quote, tautology or comment payload: the value
+  changed the SQL the database ran, ``QUERY-INJECTION`` (critical).
+* More matches for a ``LIKE`` wildcard (``%``, ``_%``, the bare ``%``) only: the value reaches
+  a ``LIKE`` unescaped, so SQL wildcards match where DICOM's are ``*`` and ``?`` (PS3.4
+  C.2.2.2.4); a bound parameter does that too, so it is no proof of injection:
+  ``QUERY-LIKE-WILDCARD`` (low).
 * An error status, an aborted association or a timeout where the baseline was answered:
   ``QUERY-ERROR-ON-METACHARS``.
 
@@ -35,6 +39,8 @@ TITLE = "Query robustness (SQL meta-characters in C-FIND)"
 #: backslash, which is the value separator)
 PAYLOADS: tuple[str, ...] = ("'", "''", '"', "' OR '1'='1", "' OR 1=1 --", '" OR "1"="1',
                              "') OR ('1'='1", "';", "%", "_%", "' /*")
+#: the payloads that are SQL LIKE wildcards, not quotes or tautologies (and the bare %)
+WILDCARDS = frozenset({"%", "_%", "bare %"})
 CAP = 200
 
 
@@ -55,7 +61,7 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer) -> S
     started = time.monotonic()
     subject = options.target.text
     if access.why_not():
-        return Section(FAMILY, TITLE, skipped=access.why_not())
+        return Section(FAMILY, TITLE, skipped=access.why_not(), incomplete=access.gap)
     model = STUDY_FIND if STUDY_FIND in offered else (
         PATIENT_FIND if PATIENT_FIND in offered else None)
     if model is None:
@@ -93,6 +99,7 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer) -> S
                        "the unknown caller may not query",
                        seconds=time.monotonic() - started)
     changed: list[str] = []
+    wildcards: list[str] = []
     broken: list[str] = []
     for label, out in results[1:]:
         shown = f"{label!r}: {out.describe()}, {out.count}{'+' if out.capped else ''} matches"
@@ -100,17 +107,24 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer) -> S
                                            or out.status == dimse.CANCELLED):
             broken.append(shown)
         elif out.count > base.count:
-            changed.append(shown)
+            (wildcards if label in WILDCARDS else changed).append(shown)
     facts.append(Fact("payloads sent", f"{len(results) - 1} (each appended to {nonce}, "
                       "except the bare %)"))
     facts.append(Fact("answered like the baseline",
-                      str(len(results) - 1 - len(changed) - len(broken))))
+                      str(len(results) - 1 - len(changed) - len(wildcards) - len(broken))))
     findings: list[Finding] = []
     if changed:
         findings.append(finding(
             "QUERY-INJECTION", Severity.CRITICAL,
             f"Baseline {base.count} matches; with meta-characters: {'; '.join(changed)}. "
-            "The value changed what the database matched (only counts were kept).", subject))
+            "A quote or tautology changed what the database matched (only counts were "
+            "kept).", subject))
+    if wildcards:
+        findings.append(finding(
+            "QUERY-LIKE-WILDCARD", Severity.LOW,
+            f"Baseline {base.count} matches; with SQL LIKE wildcards: {'; '.join(wildcards)}"
+            ". The value reaches a LIKE unescaped (DICOM's wildcards are * and ?); quotes "
+            "and tautologies did not change the matches. Only counts were kept.", subject))
     if broken:
         findings.append(finding(
             "QUERY-ERROR-ON-METACHARS", Severity.MEDIUM,

@@ -32,7 +32,16 @@ def to_json(a: Assessment) -> str:
     return json.dumps(a.as_dict(), indent=1, ensure_ascii=False) + "\n"
 
 
+INCOMPLETE = ("Incomplete assessment, no verdict: some checks could not run, so the absence "
+              "of a finding there proves nothing. Resolve what stopped them and assess again. "
+              "Not run: {gaps}.")
+
+
 def verdict(a: Assessment) -> str:
+    if not a.complete:
+        reasons = dict.fromkeys(f"{s.title} ({s.skipped})" if s.skipped else s.title
+                                for s in a.gaps)
+        return INCOMPLETE.format(gaps="; ".join(reasons))
     return VERDICTS[a.worst]
 
 

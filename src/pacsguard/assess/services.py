@@ -73,7 +73,8 @@ class Offered:
 def check(access: Access, options: Options, pacer: Pacer) -> tuple[Section, Offered]:
     started = time.monotonic()
     if access.why_not():
-        return Section(FAMILY, TITLE, skipped=access.why_not()), Offered()
+        return (Section(FAMILY, TITLE, skipped=access.why_not(), incomplete=access.gap),
+                Offered())
     uids = [*OTHER, *QUERY_RETRIEVE, *STORAGE]
     proposals = [Proposal(uid) for uid in uids]
     answer = negotiate(access.channel, access.called_aet, access.calling_aet, proposals,

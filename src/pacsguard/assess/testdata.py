@@ -37,6 +37,12 @@ def labelled_patient_id(tag: str | None = None) -> str:
     return TEST_PATIENT_PREFIX + (tag or secrets.token_hex(4).upper())
 
 
+def is_test_record(identifier: Any) -> bool:
+    """A C-FIND match that is pacsguard's own test patient (its Patient ID prefix); the value
+    is compared and dropped, never kept."""
+    return str(identifier.get("PatientID", "") or "").startswith(TEST_PATIENT_PREFIX)
+
+
 def labelled_instance(study_uid: str | None = None, patient_id: str | None = None,
                   sop_instance_uid: str | None = None, series_uid: str | None = None,
                   when: dt.datetime | None = None) -> Any:

@@ -13,7 +13,12 @@ On the node's port, and on ``--tls-port`` when given (same host), paced by ``--r
   alternative names, else the common name), key size, signature hash, and, with ``--tls-ca``,
   whether it verifies against that CA;
 * **plain TCP alongside TLS**: the association policy's plain-TCP answer. Plain DICOM and
-  TLS both answering: ``TLS-PLAIN-ALONGSIDE``; plain DICOM and no TLS anywhere: ``TLS-ABSENT``.
+  TLS both answering: ``TLS-PLAIN-ALONGSIDE``; plain DICOM and no TLS anywhere: ``TLS-ABSENT``,
+  medium, or high when the data-exposure checks found that an unknown caller can query or
+  retrieve (then what crosses the network unencrypted is patient data anyone can ask for).
+
+A certificate that cannot be parsed (malformed, an algorithm the local ``cryptography`` does
+not know) is a fact, not a failure of the run.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import ssl
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pacsguard.assess.catalog import finding
 from pacsguard.assess.model import Fact, Options, Section
@@ -43,6 +49,9 @@ from pacsguard.assess.net import (
 )
 from pacsguard.assess.policy import Access
 from pacsguard.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 FAMILY = "transport"
 TITLE = "Transport security (TLS)"
@@ -228,22 +237,54 @@ def _host_matches(host: str, address: str, dns: list[str], ips: list[str]) -> bo
     return address in ips
 
 
+def _unreadable() -> tuple[type[Exception], ...]:
+    """What ``cryptography`` raises for a certificate it cannot read: ValueError (malformed
+    DER, dates, names or extensions), UnsupportedAlgorithm (a key or signature algorithm it
+    does not know)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    return (ValueError, UnsupportedAlgorithm)
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc)
+    return f"{exc.__class__.__name__}: {text[:160]}{'…' if len(text) > 160 else ''}"
+
+
 def _certificate(der: bytes, port: int, options: Options, pacer: Pacer,
                  facts: list[Fact], findings: list[Finding]) -> None:
+    """Facts and findings about the node's certificate; one that cannot be parsed, in whole
+    or in part, is recorded as a fact."""
     from cryptography import x509
+
+    name = f"certificate ({port})"
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        after, before = cert.not_valid_after_utc, cert.not_valid_before_utc
+        dns, ips = _names(cert)
+        described = (f"subject {cert.subject.rfc4514_string()}; issuer "
+                     f"{cert.issuer.rfc4514_string()}"
+                     f"{' (self-signed)' if cert.issuer == cert.subject else ''}; valid "
+                     f"{before.date().isoformat()} to {after.date().isoformat()}; names "
+                     f"{', '.join(dns + ips) or 'none'}")
+    except _unreadable() as exc:
+        facts.append(Fact(name, f"could not be parsed ({_why(exc)}); its dates, names, key "
+                          "and signature were not checked"))
+        _verify(port, options, pacer, facts, findings)
+        return
+    facts.append(Fact(name, described))
+    _judge(cert, dns, ips, port, options, facts, findings)
+    _verify(port, options, pacer, facts, findings)
+
+
+def _judge(cert: x509.Certificate, dns: list[str], ips: list[str], port: int,
+           options: Options, facts: list[Fact], findings: list[Finding]) -> None:
+    """Dates, names, key size and signature hash of a parsed certificate."""
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 
     subject = f"{options.target.address}:{port}"
-    cert = x509.load_der_x509_certificate(der)
     now = dt.datetime.now(dt.UTC)
     after, before = cert.not_valid_after_utc, cert.not_valid_before_utc
-    dns, ips = _names(cert)
-    facts.append(Fact(f"certificate ({port})",
-                      f"subject {cert.subject.rfc4514_string()}; issuer "
-                      f"{cert.issuer.rfc4514_string()}"
-                      f"{' (self-signed)' if cert.issuer == cert.subject else ''}; valid "
-                      f"{before.date().isoformat()} to {after.date().isoformat()}; names "
-                      f"{', '.join(dns + ips) or 'none'}"))
     if after < now:
         findings.append(finding("TLS-CERT-EXPIRED", Severity.HIGH,
                                 f"The certificate expired on {after.isoformat()} "
@@ -260,23 +301,45 @@ def _certificate(der: bytes, port: int, options: Options, pacer: Pacer,
         findings.append(finding("TLS-CERT-NAME-MISMATCH", Severity.LOW,
                                 f"The certificate names {', '.join(dns + ips) or 'nothing'}, "
                                 f"not {options.target.host}.", subject))
-    key = cert.public_key()
-    bits = getattr(key, "key_size", 0)
-    weak_key = (isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey) and bits < 2048) or (
-        isinstance(key, ec.EllipticCurvePublicKey) and bits < 224)
-    if weak_key:
-        findings.append(finding("TLS-WEAK-KEY", Severity.MEDIUM,
-                                f"The certificate's {key.__class__.__name__.lstrip('_')} key "
-                                f"has {bits} bits.", subject))
-    algo = cert.signature_hash_algorithm
+    try:
+        key = cert.public_key()
+    except _unreadable() as exc:
+        facts.append(Fact(f"certificate key ({port})", f"could not be read ({_why(exc)}); "
+                          "its size was not checked"))
+    else:
+        bits = getattr(key, "key_size", 0)
+        weak_key = (isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey) and bits < 2048) \
+            or (isinstance(key, ec.EllipticCurvePublicKey) and bits < 224)
+        if weak_key:
+            findings.append(finding("TLS-WEAK-KEY", Severity.MEDIUM,
+                                    f"The certificate's {key.__class__.__name__.lstrip('_')} "
+                                    f"key has {bits} bits.", subject))
+    try:
+        algo = cert.signature_hash_algorithm
+    except _unreadable() as exc:
+        facts.append(Fact(f"certificate signature ({port})", f"algorithm not known here "
+                          f"({_why(exc)}); its hash was not checked"))
+        algo = None
     if algo is not None and algo.name.lower() in ("md5", "sha1"):
         findings.append(finding("TLS-WEAK-SIGNATURE", Severity.MEDIUM,
                                 f"The certificate is signed with {algo.name.upper()}.",
                                 subject))
+
+
+def _verify(port: int, options: Options, pacer: Pacer, facts: list[Fact],
+            findings: list[Finding]) -> None:
+    """With ``--tls-ca``: does the node's certificate verify against it?"""
+    subject = f"{options.target.address}:{port}"
     if options.tls.ca is not None:
         ctx = looking_context(options.tls)
         ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(str(options.tls.ca))
+        try:
+            ctx.load_verify_locations(str(options.tls.ca))
+        except (ssl.SSLError, OSError) as exc:
+            facts.append(Fact(f"verification against {options.tls.ca.name}",
+                              f"not done: {options.tls.ca} could not be loaded as PEM CA "
+                              f"certificates ({tls_reason(exc)})"))
+            return
         h = handshake(options.target.address, port, ctx, options.timeout, pacer)
         facts.append(Fact(f"verification against {options.tls.ca.name}",
                           "verified" if h.ok else f"failed ({h.detail})"))
@@ -286,7 +349,9 @@ def _certificate(der: bytes, port: int, options: Options, pacer: Pacer,
                                     f"{options.tls.ca}: {h.detail}.", subject))
 
 
-def check(access: Access, options: Options, pacer: Pacer) -> Section:
+def check(access: Access, options: Options, pacer: Pacer, exposed: bool = False) -> Section:
+    """``exposed``: the data-exposure checks raised a finding (an unknown caller can query or
+    retrieve), which makes ``TLS-ABSENT`` high instead of medium."""
     started = time.monotonic()
     subject = options.target.text
     address = options.target.address
@@ -338,10 +403,13 @@ def check(access: Access, options: Options, pacer: Pacer) -> Section:
             f"is offered on {', '.join(map(str, tls_ports))}.", subject))
     elif plain_dicom:
         findings.append(finding(
-            "TLS-ABSENT", Severity.HIGH,
+            "TLS-ABSENT", Severity.HIGH if exposed else Severity.MEDIUM,
             f"Port {options.target.port} answers DICOM over plain TCP ({plain.describe()}) "
             f"and no TLS handshake succeeded on {', '.join(map(str, ports))}"
             + ("" if options.tls_port else " (give --tls-port if the node has a separate "
-               "TLS port)") + ".", subject))
+               "TLS port)") + "."
+            + (" The data-exposure checks found that an unknown caller can query or "
+               "retrieve: that data crosses the network unencrypted." if exposed else ""),
+            subject))
     return Section(FAMILY, TITLE, tuple(findings), tuple(facts),
                    seconds=time.monotonic() - started)

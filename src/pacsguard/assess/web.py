@@ -1,7 +1,11 @@
 """The web side (``--http URL``): which web APIs of the node answer without authentication?
 
-The URL must name the assessed host (the same address); nothing else is contacted. Redirects
-are not followed. A handful of GET requests, paced by ``--rate``, each with the timeout:
+The URL must name the assessed host (the same address); nothing else is contacted. Every
+request connects to the address that check accepted (never to what the name resolves to
+later: no DNS rebinding), while the Host header and the TLS server name keep the URL's host.
+Proxies named in the environment (``http_proxy``, ``https_proxy``) are ignored, so that no
+request and no credential goes through another host. Redirects are not followed. A handful of
+GET requests, paced by ``--rate``, each with the timeout:
 
 * ``/system``: Orthanc's REST API (its answer names the Orthanc version, which the identity
   check uses);
@@ -12,7 +16,10 @@ are not followed. A handful of GET requests, paced by ``--rate``, each with the 
 
 An answer other than 401/403 (and 404, which says nothing) means no authentication stood in
 the way. Bodies are read only to recognise the API (a JSON field name, a list length); a
-DICOMweb answer is counted, never kept.
+DICOMweb answer is counted, never kept. A WADO-URI answer (200, or 400 for the made-up UIDs)
+counts only from a server identified as a DICOM web server (Orthanc's ``/system``, a DICOMweb
+JSON list, dcm4chee-arc's list of AEs): any web server answers 400 to a request it does not
+understand.
 
 With ``--http-user`` (password from ``PACSGUARD_HTTP_PASSWORD``), Orthanc's REST API is also
 used to read its version and to delete pacsguard's own test studies afterwards
@@ -22,6 +29,8 @@ used to read its version and to delete pacsguard's own test studies afterwards
 from __future__ import annotations
 
 import base64
+import functools
+import http.client
 import ipaddress
 import json
 import socket
@@ -35,7 +44,7 @@ from typing import Any
 
 from pacsguard.assess.catalog import finding
 from pacsguard.assess.model import Fact, Options, Section
-from pacsguard.assess.net import Pacer, looking_context
+from pacsguard.assess.net import Pacer, looking_context, nodelay
 from pacsguard.assess.testdata import TEST_PATIENT_PREFIX, fresh_uid
 from pacsguard.errors import AssessError
 from pacsguard.findings import Finding, Severity
@@ -48,6 +57,60 @@ MAX_BODY = 1 << 20
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None  # a redirect could lead off the named host: never followed
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to ``address`` (the one the host check accepted), whatever the URL's host
+    name resolves to now; the Host header still names that host."""
+
+    def __init__(self, host: str, *, address: str, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        nodelay(self.sock)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """The same over TLS: the TCP connection goes to ``address``; the TLS server name (SNI,
+    and the name a verifying context checks) is the URL's host."""
+
+    def __init__(self, host: str, *, address: str, context: ssl.SSLContext,
+                 **kwargs: Any) -> None:
+        super().__init__(host, context=context, **kwargs)
+        self.address = address
+        self.tls_context = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        nodelay(raw)
+        try:
+            self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
+
+
+class _PinnedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_PinnedHTTPConnection, address=self.address),
+                            req)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, address: str, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self.address = address
+        self.tls_context = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_PinnedHTTPSConnection, address=self.address,
+                                              context=self.tls_context), req)
 
 
 @dataclass(frozen=True)
@@ -71,10 +134,12 @@ class Http:
         self.base = base.rstrip("/")
         self.timeout = options.timeout
         self.pacer = pacer
-        handlers: list[Any] = [_NoRedirect()]
-        if self.base.startswith("https:"):
-            handlers.append(urllib.request.HTTPSHandler(context=looking_context()))
-        self.opener = urllib.request.build_opener(*handlers)
+        address = options.target.address  # the address same_host() accepted
+        # ProxyHandler({}): no proxy from the environment ever sees a request or a password;
+        # the pinned handlers replace urllib's own, so every connection goes to ``address``
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _NoRedirect(), _PinnedHTTPHandler(address),
+            _PinnedHTTPSHandler(address, looking_context()))
         self.auth = None
         if user:
             token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
@@ -106,27 +171,38 @@ class OrthancRest:
         self.http = http
 
     def delete_study(self, study_uid: str) -> str:
-        """'deleted', 'absent', or why not. Only a study whose patient is pacsguard's test
-        patient is ever deleted."""
+        """'deleted', 'absent', or why not. Every study the lookup finds under the UID is
+        looked at (Orthanc keeps one per patient): those whose patient is pacsguard's test
+        patient are deleted, any other is left alone."""
         found = self.http.request("/tools/lookup", "POST", study_uid.encode(), auth=True)
         if found.status != 200:
             return f"lookup failed (HTTP {found.status or found.error})"
-        hits = [h for h in (found.json() or []) if isinstance(h, dict)
+        body = found.json()
+        hits = [h for h in (body if isinstance(body, list) else []) if isinstance(h, dict)
                 and h.get("Type") == "Study"]
-        if not hits:
-            return "absent"
+        deleted = foreign = 0
+        refused = ""
         for hit in hits:
-            oid = str(hit.get("ID", ""))
-            study = self.http.request(f"/studies/{urllib.parse.quote(oid)}", auth=True)
+            oid = urllib.parse.quote(str(hit.get("ID", "")), safe="")
+            study = self.http.request(f"/studies/{oid}", auth=True)
             info = study.json() if study.status == 200 else None
-            pid = str(((info or {}).get("PatientMainDicomTags") or {}).get("PatientID", ""))
+            tags = info.get("PatientMainDicomTags") if isinstance(info, dict) else None
+            pid = str(tags.get("PatientID", "")) if isinstance(tags, dict) else ""
             if not pid.startswith(TEST_PATIENT_PREFIX):
-                return "not deleted: the study found is not labelled as pacsguard's test"
-            gone = self.http.request(f"/studies/{urllib.parse.quote(oid)}", "DELETE",
-                                     auth=True)
-            if gone.status != 200:
-                return f"delete refused (HTTP {gone.status or gone.error})"
-        return "deleted"
+                foreign += 1  # not pacsguard's: never deleted
+                continue
+            gone = self.http.request(f"/studies/{oid}", "DELETE", auth=True)
+            if gone.status == 200:
+                deleted += 1
+            elif not refused:
+                refused = f"delete refused (HTTP {gone.status or gone.error})"
+        if refused:
+            return refused
+        if deleted:
+            return "deleted"
+        if foreign:
+            return "not deleted: the study found is not labelled as pacsguard's test"
+        return "absent"
 
 
 @dataclass(frozen=True)
@@ -198,6 +274,7 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Web]:
           f"QIDO-RS {anon.base}/dicom-web/studies?limit=1 answered {qido.status} without "
           f"credentials ({n} study records in the page; none kept).")
     path = urllib.parse.urlsplit(options.http).path.rstrip("/")
+    root_open = False
     if path and not path.endswith("/dicom-web"):
         root = anon.request("/studies?limit=1")
         root_open = root.status in (200, 204) and (root.status == 204
@@ -205,16 +282,24 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Web]:
         judge("DICOMweb at the URL", root, root_open,
               f"QIDO-RS {anon.base}/studies?limit=1 answered {root.status} without "
               "credentials.")
+    dcm4chee = anon.request("/dcm4chee-arc/aets")
+    dcm4chee_open = dcm4chee.status == 200 and isinstance(dcm4chee.json(), list)
+    judge("dcm4chee-arc REST /dcm4chee-arc/aets", dcm4chee, dcm4chee_open,
+          f"GET {anon.base}/dcm4chee-arc/aets answered 200 without credentials.")
+    # a 400 (or a 200) for made-up UIDs says something only from a DICOM web server: any web
+    # server answers 400 to a request it does not understand
+    dicom_web = orthanc or qido_open or root_open or dcm4chee_open
     fake = fresh_uid()
     wado = anon.request(f"/wado?requestType=WADO&studyUID={fake}&seriesUID={fake}"
                         f"&objectUID={fake}&contentType=application%2Fdicom")
-    judge("WADO-URI /wado", wado, wado.status in (200, 400),
+    judge("WADO-URI /wado", wado, dicom_web and wado.status in (200, 400),
           f"WADO-URI {anon.base}/wado answered {wado.status} without credentials (for UIDs "
-          "that do not exist): it does not ask who is retrieving.")
-    dcm4chee = anon.request("/dcm4chee-arc/aets")
-    judge("dcm4chee-arc REST /dcm4chee-arc/aets", dcm4chee,
-          dcm4chee.status == 200 and isinstance(dcm4chee.json(), list),
-          f"GET {anon.base}/dcm4chee-arc/aets answered 200 without credentials.")
+          "that do not exist) on a server identified as a DICOM web server: it does not ask "
+          "who is retrieving.")
+    if wado.status in (200, 400) and not dicom_web:
+        facts.append(Fact("WADO-URI /wado judged", "no: the server was not identified as a "
+                          "DICOM web server (no Orthanc /system, DICOMweb or dcm4chee-arc "
+                          "answer), so its answer says nothing about authentication"))
 
     rest: OrthancRest | None = None
     if orthanc:

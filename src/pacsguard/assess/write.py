@@ -7,9 +7,12 @@
    radiologist will read): a second test instance with the first one's Study Instance UID, so
    into a study the node already holds. pacsguard never writes into a real patient's study:
    the existing study is its own test study, which exercises the same acceptance path.
-3. **Cleanup** (:func:`cleanup`, run at the end of the assessment): every instance pacsguard
-   sent is deleted where the node allows it (Orthanc's REST API, with ``--http``); whatever
-   could not be deleted is reported by Study and SOP Instance UID, so that the site can.
+3. **Cleanup** (:func:`cleanup`, run at the end of the assessment, also when it is interrupted
+   or fails): every instance pacsguard sent is deleted where the node allows it (Orthanc's
+   REST API, with ``--http``); whatever could not be deleted is reported by Study and SOP
+   Instance UID, so that the site can (``CLEANUP-INCOMPLETE``, medium: a fake patient left in
+   an archive). The list of what was sent belongs to the caller and grows as instances go
+   out, so an interruption loses none of them.
 """
 
 from __future__ import annotations
@@ -58,22 +61,29 @@ def _with_meta(ds: object) -> object:
     return ds
 
 
-def check(access: Access, offered: Offered, options: Options,
-          pacer: Pacer) -> tuple[Section, list[Written]]:
+def _sending(written: list[Written], study: str, sop: str) -> int:
+    """Note an instance about to be sent (its answer not seen yet); its index in ``written``."""
+    written.append(Written(study, sop, None))
+    return len(written) - 1
+
+
+def check(access: Access, offered: Offered, options: Options, pacer: Pacer,
+          written: list[Written]) -> Section:
+    """Appends every test instance to ``written`` before it is sent (the caller cleans up
+    from that list, whatever happens)."""
     started = time.monotonic()
     subject = options.target.text
     if not options.allow_write:
         return Section(FAMILY, TITLE, skipped="not asked: give --allow-write to test whether "
                        "an unknown caller can store (a labelled test instance, cleaned up "
-                       "where the node allows)"), []
+                       "where the node allows)")
     if access.why_not():
-        return Section(FAMILY, TITLE, skipped=access.why_not()), []
+        return Section(FAMILY, TITLE, skipped=access.why_not(), incomplete=access.gap)
     if offered.known and SECONDARY_CAPTURE not in offered:
         return Section(FAMILY, TITLE, skipped="the node does not accept Secondary Capture "
-                       "Image Storage from an unknown caller"), []
+                       "Image Storage from an unknown caller")
     findings: list[Finding] = []
     facts: list[Fact] = [Fact("test patient", TEST_PATIENT_NAME)]
-    written: list[Written] = []
     calling = access.calling_aet
     patient = labelled_patient_id()
     first = labelled_instance(patient_id=patient)
@@ -84,9 +94,10 @@ def check(access: Access, offered: Offered, options: Options,
                            options.timeout, pacer) as assoc:
         if assoc is None:
             return Section(FAMILY, TITLE, skipped="the storage association was refused",
-                           seconds=time.monotonic() - started), []
+                           seconds=time.monotonic() - started)
+        i = _sending(written, study, str(first.SOPInstanceUID))
         out = dimse.store_on(assoc, _with_meta(first), options.timeout)
-        written.append(Written(study, str(first.SOPInstanceUID), out.processed))
+        written[i] = Written(study, str(first.SOPInstanceUID), out.processed)
         facts.append(Fact("C-STORE of a new test study", out.describe()))
         if out.processed:
             findings.append(finding(
@@ -95,9 +106,10 @@ def check(access: Access, offered: Offered, options: Options,
                 f"{study}) from the unknown caller '{calling}' was stored: "
                 f"{out.describe()}.", subject))
             pacer.wait()
+            i = _sending(written, study, str(second.SOPInstanceUID))
             again = (dimse.store_on(assoc, _with_meta(second), options.timeout)
                      if assoc.is_established else dimse.Outcome("aborted"))
-            written.append(Written(study, str(second.SOPInstanceUID), again.processed))
+            written[i] = Written(study, str(second.SOPInstanceUID), again.processed)
             facts.append(Fact("C-STORE into the existing test study", again.describe()))
             if again.processed:
                 findings.append(finding(
@@ -109,8 +121,8 @@ def check(access: Access, offered: Offered, options: Options,
         else:
             facts.append(Fact("C-STORE into an existing study", "not tested: the first "
                               "test instance was not stored"))
-    return (Section(FAMILY, TITLE, tuple(findings), tuple(facts),
-                    seconds=time.monotonic() - started), written)
+    return Section(FAMILY, TITLE, tuple(findings), tuple(facts),
+                   seconds=time.monotonic() - started)
 
 
 def cleanup(written: Sequence[Written], web: Web | None, options: Options) -> Section:
@@ -142,7 +154,7 @@ def cleanup(written: Sequence[Written], web: Web | None, options: Options) -> Se
     if left:
         uids = [w.sop_instance_uid for w in written if w.study_uid in left]
         findings.append(finding(
-            "CLEANUP-INCOMPLETE", Severity.INFO,
+            "CLEANUP-INCOMPLETE", Severity.MEDIUM,
             f"Test studies that may remain (patient {TEST_PATIENT_NAME}): "
             f"{', '.join(left)}; SOP Instance UIDs: {', '.join(uids[:20])}"
             + (f" and {len(uids) - 20} more" if len(uids) > 20 else "") + ".", subject))

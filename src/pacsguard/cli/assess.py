@@ -14,7 +14,7 @@ from pacsguard.cli.common import DataDir, console, err_console, friendly
 from pacsguard.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pacsguard.assess.model import Assessment, TlsClient
+    from pacsguard.assess.model import Assessment, Section, TlsClient
 
 Authorised = Annotated[str, typer.Option(
     "--authorized-by", help="Who authorised this test and their reference, as \"NAME, "
@@ -61,8 +61,32 @@ def _print(a: Assessment) -> None:
                       f"{escape(f.title)}", highlight=False)
         console.print(f"  [dim]evidence:[/] {escape(f.evidence)}", highlight=False)
         console.print(f"  [dim]remediation:[/] {escape(f.remediation)}", highlight=False)
+    if not a.complete:
+        console.print(f"[bold yellow]incomplete[/] (highest severity found: {a.worst.label}): "
+                      f"{escape(verdict(a))}", highlight=False)
+        return
     console.print(f"[{_STYLE[a.worst.label]}]highest severity: {a.worst.label}[/]: "
                   f"{verdict(a)}", highlight=False)
+
+
+def _interrupted(cleanup: Section | None, allow_write: bool) -> None:
+    """What Ctrl-C left behind: no report; the cleanup's outcome, or that nothing was
+    written."""
+    err_console.print("[yellow]interrupted[/]: the assessment stopped before its end; no "
+                      "report was written and there is no verdict.", highlight=False)
+    if cleanup is None:
+        err_console.print("Nothing was written to the node" + (
+            "." if allow_write else " (--allow-write was not given)."), highlight=False)
+        return
+    if cleanup.skipped:
+        err_console.print(f"Cleanup: {escape(cleanup.skipped)}.", highlight=False)
+    else:
+        err_console.print("Cleanup of the test instances: " + ", ".join(
+            f"{escape(f.name)} {escape(f.value)}" for f in cleanup.facts) + ".",
+            highlight=False)
+    for f in cleanup.findings:
+        err_console.print(f"[yellow]{f.id}[/]: {escape(f.evidence)} "
+                          f"{escape(f.remediation)}", highlight=False)
 
 
 def _write(path: Path, text: str) -> None:
@@ -87,8 +111,8 @@ def assess_cmd(
         help="The node's AE title, if known (else well-known defaults are guessed).")] = None,
     timeout: Timeout = 3.0,
     rate: Annotated[float, typer.Option(min=0.1, max=50, help="Requests (connections, "
-                                        "queries, handshakes, HTTP, fuzz cases) per "
-                                        "second, at most.")] = 10.0,
+                                        "queries, handshakes, HTTP, fuzz cases and their "
+                                        "liveness checks) per second, at most.")] = 10.0,
     guesses: Annotated[int, typer.Option(min=0, max=24, help="Default called AE titles to "
                                          "try at most.")] = 24,
     tls_port: Annotated[int | None, typer.Option(min=1, max=65535, help="The node's TLS "
@@ -121,8 +145,9 @@ def assess_cmd(
     """Assess one named DICOM node you are authorised to test: association policy, identity
     and advisories, services, data and write exposure, query robustness, TLS, web APIs, and
     an optional fuzz campaign. Exit status: 0 nothing above info; 3, 4, 5, 6 for a highest
-    severity of low, medium, high, critical; 2 an error."""
-    from pacsguard.assess.model import Authorisation, Options
+    severity of low, medium, high, critical; 2 an error, or an incomplete assessment (checks
+    that could not run; the report is still written): no verdict; 130 interrupted."""
+    from pacsguard.assess.model import Authorisation, Interrupted, Options, ae_title
     from pacsguard.assess.report import render_html, to_json
     from pacsguard.assess.runner import assess
     from pacsguard.inventory.active import parse_target
@@ -130,14 +155,22 @@ def assess_cmd(
     authorisation = Authorisation.parse(authorized_by)  # refused before anything is sent
     t = parse_target(target)
     client = _tls(tls_cert, tls_key, tls_ca)
-    options = Options(t, authorisation, called_aet=called_aet, timeout=timeout, rate=rate,
+    called = ae_title(called_aet, "--called-aet") if called_aet is not None else None
+    options = Options(t, authorisation, called_aet=called, timeout=timeout, rate=rate,
                       guesses=guesses, tls_port=tls_port, tls=client, http=http,
                       http_user=http_user, http_password=os.environ.get(PASSWORD_ENV),
                       allow_write=allow_write, fuzz_cases=fuzz, seed=seed,
                       reproducers=reproducers, data_dir=data_dir,
                       data_dir_explicit=data_dir is not None)
-    a = assess(options, lambda step: err_console.print(f"[dim]{escape(step)}[/]",
-                                                        highlight=False))
+    try:
+        a = assess(options, lambda step: err_console.print(f"[dim]{escape(step)}[/]",
+                                                            highlight=False))
+    except Interrupted as stop:
+        _interrupted(stop.cleanup, allow_write)
+        sys.exit(130)
+    except KeyboardInterrupt:  # before anything was written
+        _interrupted(None, allow_write)
+        sys.exit(130)
     if json_out is not None and str(json_out) == "-":
         sys.stdout.write(to_json(a))
     else:
@@ -164,7 +197,7 @@ def replay_cmd(
     """Send one fuzz reproducer to a node you are authorised to test, then check it is
     alive. Exit status 6: it crashed; 5: it stopped answering; 0: it survived."""
     from pacsguard.assess.fuzz import replay, replay_findings
-    from pacsguard.assess.model import Authorisation
+    from pacsguard.assess.model import Authorisation, ae_title
     from pacsguard.assess.net import Channel
     from pacsguard.findings import exit_status
     from pacsguard.inventory.active import parse_target
@@ -172,8 +205,14 @@ def replay_cmd(
     Authorisation.parse(authorized_by)
     t = parse_target(target)
     client = _tls(tls_cert, tls_key)
+    called = ae_title(called_aet, "--called-aet") if called_aet is not None else None
     channel = Channel(t.host, t.address, t.port, tls=tls, client=client)
-    result = replay(reproducer, channel, called_aet, timeout)
+    try:
+        result = replay(reproducer, channel, called, timeout)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: the replay stopped before the node's "
+                          "liveness was known; no verdict.", highlight=False)
+        sys.exit(130)
     found = replay_findings(result, reproducer, t.text)
     console.print(f"sent {escape(str(reproducer))} to {t.text}: the node answered "
                   f"{escape(result.response)}; liveness: {result.first.state} "
