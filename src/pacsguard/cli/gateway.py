@@ -42,7 +42,7 @@ def run_cmd(config: ConfigFile) -> None:
     """Receive images: fingerprint, append to the ledger and spool durably before answering
     Success. Stops gracefully on SIGTERM or Ctrl-C, finishing the stores in flight."""
     from pacsguard.gateway.config import load_config
-    from pacsguard.gateway.forward import Forwarder
+    from pacsguard.gateway.forward import ForwarderProcess
     from pacsguard.gateway.server import AuditLog, Receiver
 
     cfg = load_config(config)
@@ -65,7 +65,8 @@ def run_cmd(config: ConfigFile) -> None:
     receiver = Receiver(cfg, ledger, profile, attr_key, audit)
     status_dir = cfg.gateway.spool_dir / "status"
     status_dir.mkdir(parents=True, exist_ok=True)
-    forwarders = [Forwarder(d, receiver.spool, audit, cfg.gateway.ae_title, status_dir)
+    forwarders = [ForwarderProcess(d, receiver.spool, cfg.gateway.audit_log,
+                                   cfg.gateway.ae_title, status_dir)
                   for d in cfg.destination]
 
     def wake_all() -> None:
@@ -85,10 +86,13 @@ def run_cmd(config: ConfigFile) -> None:
         err_console.print(f"spool recovered after an interruption: {queued} recorded "
                           f"instances queued, {deleted} unacknowledged files removed",
                           highlight=False)
+    for f in forwarders:  # forked: before any thread starts
+        f.start()
     receiver.start()
     checkpoint()  # the ledger is signed before anything new arrives
-    for f in forwarders:
-        f.start()
+
+    def freed() -> None:
+        receiver.spool.forget(sum(f.take_freed() for f in forwarders))
     g = cfg.gateway
     err_console.print(f"gateway {g.ae_title} listening on {g.listen_address}:{g.port} "
                       f"({'TLS' if cfg.tls else 'plain TCP'}); audit log {g.audit_log}",
@@ -97,6 +101,7 @@ def run_cmd(config: ConfigFile) -> None:
     try:
         while not stop.wait(2.0):
             guarded("receipts", receiver.flush_receipts)
+            freed()
             if time.monotonic() >= next_checkpoint:
                 checkpoint()
                 next_checkpoint = time.monotonic() + cfg.gateway.checkpoint_seconds
@@ -107,6 +112,7 @@ def run_cmd(config: ConfigFile) -> None:
             f.stop()
         for f in forwarders:
             f.join(timeout=60)
+        freed()
         cpu: dict[str, float] = {f"{k}_ms": round(v * 1000, 1)
                                  for k, v in receiver.cpu_seconds.items()}
         cpu["forward_ms"] = round(sum(f.cpu_seconds for f in forwarders) * 1000, 1)

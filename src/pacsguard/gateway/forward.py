@@ -283,3 +283,101 @@ def queue_status(spool_root: Path, names: list[str]) -> list[QueueStatus]:
                                int(st.get("sent", 0)), int(st.get("failures", 0)),
                                str(st.get("last_error", "")), str(st.get("last_error_at", ""))))
     return out
+
+
+class ForwarderProcess:
+    """A destination's forwarder in a process of its own (``gateway run``).
+
+    One Python process can run Python code on one core at a time: with receiving,
+    fingerprinting, the ledger and forwarding in one process, the gateway used about 0.9 of a
+    core end to end and stopped there while the second core still had room (measured, issue
+    #4 §9). A forked process per destination sends on its own core. It shares nothing but
+    the spool folders, the audit log (appends, fsynced) and its status file; the receiver
+    wakes it through an event, and it hands back the bytes its deliveries freed so the
+    receiver's spool count stays true. It stops when told, and when the gateway process
+    dies (it must never send from a spool a restarted gateway also sends from, unwatched).
+
+    Start it before any thread: it is forked.
+    """
+
+    def __init__(self, dest: Destination, spool: Spool, audit_path: Path, calling_aet: str,
+                 status_dir: Path) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.dest = dest
+        self._stop = ctx.Event()
+        self._wake = ctx.Event()
+        self._cpu = ctx.Value("d", 0.0)
+        self._freed = ctx.Value("q", 0)
+        args = (dest, (spool.root, spool.max_bytes, spool.min_free, spool.destinations),
+                audit_path, calling_aet, status_dir, self._stop, self._wake, self._cpu,
+                self._freed, os.getpid())
+        self._proc = ctx.Process(target=_forwarder_main, args=args,
+                                 name=f"pacsguard-forward-{dest.name}", daemon=False)
+
+    def start(self) -> None:
+        self._proc.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._proc.join(timeout)
+        if self._proc.is_alive():  # stuck past its grace: it only ever loses a resend
+            self._proc.kill()
+            self._proc.join(5)
+
+    def take_freed(self) -> int:
+        """Bytes freed by deliveries since the last call."""
+        with self._freed.get_lock():
+            n, self._freed.value = self._freed.value, 0
+        return int(n)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return float(self._cpu.value)
+
+
+def _forwarder_main(dest: Destination, spool_args: tuple[Path, int | None, int, list[str]],
+                    audit_path: Path, calling_aet: str, status_dir: Path, stop: Any,
+                    wake: Any, cpu: Any, freed: Any, parent: int) -> None:
+    """The forwarder process: run the destination's Forwarder thread until told to stop or
+    orphaned; never returns (``os._exit``: nothing inherited from the parent is finalised
+    here)."""
+    import signal
+
+    code = 0
+    try:
+        with contextlib.suppress(Exception):  # Linux: SIGTERM as soon as the parent dies
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops us in order
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        spool = Spool(*spool_args)
+        audit = AuditLog(audit_path)
+        fwd = Forwarder(dest, spool, audit, calling_aet, status_dir)
+        fwd.start()
+        counted = spool.used
+        while not stop.is_set() and os.getppid() == parent:
+            if wake.wait(0.25):
+                wake.clear()
+                fwd.wake()
+            if spool.used != counted:
+                with freed.get_lock():
+                    freed.value += counted - spool.used
+                counted = spool.used
+        fwd.stop()
+        fwd.join(timeout=60)
+        with freed.get_lock():
+            freed.value += counted - spool.used
+        cpu.value = fwd.cpu_seconds
+        audit.close()
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)

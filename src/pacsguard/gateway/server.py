@@ -184,6 +184,11 @@ class Spool:
             self.pending -= n
             self.used += n
 
+    def forget(self, n: int) -> None:
+        """Bytes another process freed (a forwarder process's deliveries)."""
+        with self._lock:
+            self.used -= n
+
     def release(self, n: int) -> None:
         """A reservation given up (the store failed; its file is gone)."""
         with self._lock:
