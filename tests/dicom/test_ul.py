@@ -201,7 +201,7 @@ def _raw(port: int, data: bytes, read: bool = True) -> bytes:
 
 
 def _associate_rq() -> bytes:
-    return ul._request_pdu("CT01", "GW", [ul.Proposal(CTImageStorage, (ExplicitVRLittleEndian,))],
+    return ul.request_pdu("CT01", "GW", [ul.Proposal(CTImageStorage, (ExplicitVRLittleEndian,))],
                            16384)
 
 

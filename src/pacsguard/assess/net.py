@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pacsguard.assess.model import MAX_RATE, TlsClient
-from pacsguard.dicom.ul import IMPLEMENTATION_CLASS_UID
+from pacsguard.dicom import ul
 
 # PDU types, PS3.8 Table 9-11
 A_ASSOCIATE_RQ = 0x01
@@ -40,7 +40,6 @@ A_RELEASE_RP = 0x06
 A_ABORT = 0x07
 PDU_TYPES = frozenset(range(1, 8))
 
-APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # PS3.7 Annex A.2.1
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 VERIFICATION = "1.2.840.10008.1.1"
@@ -161,37 +160,11 @@ class Proposal:
 
 def associate_rq(called: str, calling: str, proposals: Sequence[Proposal],
                  max_pdu: int = 65536) -> bytes:
-    """An A-ASSOCIATE-RQ PDU (PS3.8 §9.3.2), built with pynetdicom's PDU classes; context IDs
-    1, 3, 5, ... in the order given."""
-    from pynetdicom.pdu import A_ASSOCIATE_RQ as RqPdu
-    from pynetdicom.pdu_primitives import (
-        A_ASSOCIATE,
-        ImplementationClassUIDNotification,
-        ImplementationVersionNameNotification,
-        MaximumLengthNotification,
-    )
-    from pynetdicom.presentation import build_context
-
-    rq = A_ASSOCIATE()
-    rq.application_context_name = APPLICATION_CONTEXT
-    rq.calling_ae_title = calling
-    rq.called_ae_title = called
-    contexts = []
-    for i, p in enumerate(proposals):
-        cx = build_context(p.abstract_syntax, list(p.transfer_syntaxes))
-        cx.context_id = 2 * i + 1
-        contexts.append(cx)
-    rq.presentation_context_definition_list = contexts
-    ml = MaximumLengthNotification()
-    ml.maximum_length_received = max_pdu
-    ic = ImplementationClassUIDNotification()
-    ic.implementation_class_uid = IMPLEMENTATION_CLASS_UID
-    iv = ImplementationVersionNameNotification()
-    iv.implementation_version_name = IMPLEMENTATION_VERSION_NAME
-    rq.user_information = [ml, ic, iv]
-    pdu = RqPdu()
-    pdu.from_primitive(rq)
-    return bytes(pdu.encode())
+    """An A-ASSOCIATE-RQ PDU (PS3.8 §9.3.2); context IDs 1, 3, 5, ... in the order given
+    (the gateway's upper layer builds it)."""
+    return ul.request_pdu(calling, called, [ul.Proposal(p.abstract_syntax, p.transfer_syntaxes)
+                                            for p in proposals], max_pdu,
+                          IMPLEMENTATION_VERSION_NAME)
 
 
 def pdu(kind: int, body: bytes) -> bytes:

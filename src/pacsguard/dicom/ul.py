@@ -647,7 +647,7 @@ class Requestor:
             if ssl_context is not None:
                 sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
             conn = Connection(sock, max_pdu)
-            conn.sock.sendall(_request_pdu(calling, called, proposals, max_pdu))
+            conn.sock.sendall(request_pdu(calling, called, proposals, max_pdu))
             kind, body = conn.read_pdu()
         except (OSError, ssl.SSLError, AssociationError) as exc:
             with contextlib.suppress(OSError):
@@ -753,8 +753,11 @@ class Requestor:
         self.conn.abort()
 
 
-def _request_pdu(calling: str, called: str, proposals: Sequence[Proposal],
-                 max_pdu: int) -> bytes:
+def request_pdu(calling: str, called: str, proposals: Sequence[Proposal],
+                max_pdu: int = DEFAULT_MAX_PDU,
+                version_name: str = IMPLEMENTATION_VERSION_NAME) -> bytes:
+    """An A-ASSOCIATE-RQ PDU (PS3.8 §9.3.2) from pacsguard, built with pynetdicom's PDU
+    classes; context IDs 1, 3, 5, ... in the order given."""
     from pynetdicom.pdu import A_ASSOCIATE_RQ as RqPdu
     from pynetdicom.pdu_primitives import (
         A_ASSOCIATE,
@@ -779,7 +782,7 @@ def _request_pdu(calling: str, called: str, proposals: Sequence[Proposal],
     ic = ImplementationClassUIDNotification()
     ic.implementation_class_uid = IMPLEMENTATION_CLASS_UID
     iv = ImplementationVersionNameNotification()
-    iv.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+    iv.implementation_version_name = version_name
     rq.user_information = [ml, ic, iv]
     pdu = RqPdu()
     pdu.from_primitive(rq)
