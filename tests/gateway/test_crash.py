@@ -3,6 +3,7 @@ saw acknowledged reaches Orthanc, and the ledger still verifies (issue #4 §8)."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -34,6 +35,14 @@ def _acknowledged(storescu_log: str) -> list[str]:
     return acked
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
 def test_kill_9_mid_stream_loses_nothing_acknowledged(start_gateway: Callable[..., Gateway],
                                                       tmp_path: Path) -> None:
     images = tmp_path / "modality"
@@ -48,8 +57,12 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged(start_gateway: Callable[..
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(gw.ledger_uids()) < 40:
             time.sleep(0.05)
+        forwarders = _children(gw.proc.pid)
+        assert forwarders, "each destination's forwarder runs in a process of its own"
         gw.proc.send_signal(signal.SIGKILL)
         gw.proc.wait()
+        # the forwarder dies with its gateway: it must not go on sending from the spool
+        assert _wait(lambda: not any(Path(f"/proc/{p}").exists() for p in forwarders), 15)
         log, _ = sender.communicate(timeout=120)
         acked = _acknowledged(log)
         assert 0 < len(acked) < 500, "the kill should land mid-stream"

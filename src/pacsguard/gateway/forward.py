@@ -292,10 +292,12 @@ class ForwarderProcess:
     fingerprinting, the ledger and forwarding in one process, the gateway used about 0.9 of a
     core end to end and stopped there while the second core still had room (measured, issue
     #4 §9). A forked process per destination sends on its own core. It shares nothing but
-    the spool folders, the audit log (appends, fsynced) and its status file; the receiver
-    wakes it through an event, and it hands back the bytes its deliveries freed so the
-    receiver's spool count stays true. It stops when told, and when the gateway process
-    dies (it must never send from a spool a restarted gateway also sends from, unwatched).
+    the spool folders, the audit log (appends, fsynced), its status file and two pipes: the
+    receiver writes ``w`` (wake) or ``q`` (stop) to one; the child writes the bytes its
+    deliveries freed (``f<n>``) and, at the end, its CPU time (``c<s>``) to the other, so the
+    receiver's spool count stays true. Pipes, not shared locks: a gateway killed while
+    holding a shared lock would leave the child blocked on it for ever, still sending. When
+    the gateway dies, the child reads end-of-file and stops (and Linux sends it SIGTERM).
 
     Start it before any thread: it is forked.
     """
@@ -306,48 +308,70 @@ class ForwarderProcess:
 
         ctx = multiprocessing.get_context("fork")
         self.dest = dest
-        self._stop = ctx.Event()
-        self._wake = ctx.Event()
-        self._cpu = ctx.Value("d", 0.0)
-        self._freed = ctx.Value("q", 0)
+        self._to_child_r, self._to_child = os.pipe()
+        self._from_child, self._from_child_w = os.pipe()
+        os.set_blocking(self._to_child, False)
+        os.set_blocking(self._from_child, False)
+        self._partial = b""
+        self.cpu_seconds = 0.0
         args = (dest, (spool.root, spool.max_bytes, spool.min_free, spool.destinations),
-                audit_path, calling_aet, status_dir, self._stop, self._wake, self._cpu,
-                self._freed, os.getpid())
+                audit_path, calling_aet, status_dir, self._to_child_r, self._from_child_w,
+                os.getpid())
         self._proc = ctx.Process(target=_forwarder_main, args=args,
                                  name=f"pacsguard-forward-{dest.name}", daemon=False)
 
     def start(self) -> None:
         self._proc.start()
+        os.close(self._to_child_r)  # the child's ends
+        os.close(self._from_child_w)
+
+    def _send(self, what: bytes) -> None:
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(self._to_child, what)  # a full pipe already holds a wake-up
 
     def wake(self) -> None:
-        self._wake.set()
+        self._send(b"w")
 
     def stop(self) -> None:
-        self._stop.set()
+        self._send(b"q")
 
     def join(self, timeout: float | None = None) -> None:
         self._proc.join(timeout)
         if self._proc.is_alive():  # stuck past its grace: it only ever loses a resend
             self._proc.kill()
             self._proc.join(5)
+        with contextlib.suppress(OSError):
+            os.close(self._to_child)
 
     def take_freed(self) -> int:
-        """Bytes freed by deliveries since the last call."""
-        with self._freed.get_lock():
-            n, self._freed.value = self._freed.value, 0
-        return int(n)
-
-    @property
-    def cpu_seconds(self) -> float:
-        return float(self._cpu.value)
+        """Bytes freed by deliveries since the last call (and the CPU time, once given)."""
+        data = self._partial
+        while True:
+            try:
+                chunk = os.read(self._from_child, 65536)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            data += chunk
+        lines, _, self._partial = data.rpartition(b"\n")
+        freed = 0
+        for line in lines.split(b"\n") if lines else []:
+            with contextlib.suppress(ValueError):
+                if line.startswith(b"f"):
+                    freed += int(line[1:])
+                elif line.startswith(b"c"):
+                    self.cpu_seconds = float(line[1:])
+        return freed
 
 
 def _forwarder_main(dest: Destination, spool_args: tuple[Path, int | None, int, list[str]],
-                    audit_path: Path, calling_aet: str, status_dir: Path, stop: Any,
-                    wake: Any, cpu: Any, freed: Any, parent: int) -> None:
+                    audit_path: Path, calling_aet: str, status_dir: Path, control: int,
+                    report: int, parent: int) -> None:
     """The forwarder process: run the destination's Forwarder thread until told to stop or
     orphaned; never returns (``os._exit``: nothing inherited from the parent is finalised
     here)."""
+    import select
     import signal
 
     code = 0
@@ -356,26 +380,28 @@ def _forwarder_main(dest: Destination, spool_args: tuple[Path, int | None, int, 
             import ctypes
 
             ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        halt = threading.Event()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops us in order
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: halt.set())
         spool = Spool(*spool_args)
         audit = AuditLog(audit_path)
         fwd = Forwarder(dest, spool, audit, calling_aet, status_dir)
         fwd.start()
         counted = spool.used
-        while not stop.is_set() and os.getppid() == parent:
-            if wake.wait(0.25):
-                wake.clear()
+        while not halt.is_set() and os.getppid() == parent:
+            ready, _, _ = select.select([control], [], [], 0.25)
+            if ready:
+                got = os.read(control, 4096)
+                if not got or b"q" in got:  # end of file: the gateway is gone
+                    break
                 fwd.wake()
             if spool.used != counted:
-                with freed.get_lock():
-                    freed.value += counted - spool.used
+                os.write(report, b"f%d\n" % (counted - spool.used))
                 counted = spool.used
         fwd.stop()
         fwd.join(timeout=60)
-        with freed.get_lock():
-            freed.value += counted - spool.used
-        cpu.value = fwd.cpu_seconds
+        with contextlib.suppress(OSError):
+            os.write(report, b"f%d\nc%f\n" % (counted - spool.used, fwd.cpu_seconds))
         audit.close()
     except BaseException:
         code = 1
