@@ -5,10 +5,7 @@ quote, and load nothing from elsewhere; exit statuses, an incomplete run include
 from __future__ import annotations
 
 import json
-import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,7 +24,7 @@ from pacsguard.assess.report import render_html, to_json
 from pacsguard.assess.runner import assess
 from pacsguard.cli.assess import register
 from pacsguard.findings import Finding, Severity
-from tests.assess.targets import options, web_peer
+from tests.assess.targets import contacted, listener, options, web_peer
 from tests.peers import free_port, storescp
 
 
@@ -42,25 +39,6 @@ def _app() -> typer.Typer:
     return app
 
 
-@contextmanager
-def listener() -> Iterator[tuple[int, socket.socket]]:
-    """A port that only notes whether anyone connected."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(4)
-        s.settimeout(0.3)
-        yield s.getsockname()[1], s
-
-
-def _contacted(s: socket.socket) -> bool:
-    try:
-        conn, _ = s.accept()
-    except TimeoutError:
-        return False
-    conn.close()
-    return True
-
-
 @pytest.mark.parametrize("statement", ["", "   ", "Jane Smith", ", CHG-1", "Jane Smith,"])
 def test_assess_refuses_to_start_without_a_name_and_a_reference(statement: str) -> None:
     with listener() as (port, s):
@@ -70,7 +48,7 @@ def test_assess_refuses_to_start_without_a_name_and_a_reference(statement: str) 
         r = CliRunner().invoke(_app(), args)
         assert r.exit_code == 2
         assert "--authorized-by" in r.output
-        assert not _contacted(s)
+        assert not contacted(s)
 
 
 def test_the_authorisation_statement_is_parsed_into_name_and_reference() -> None:
@@ -90,7 +68,7 @@ def test_a_web_url_on_another_host_is_refused_before_the_node_is_contacted() -> 
     with listener() as (port, s):
         with pytest.raises(AssessError, match="not the assessed node"):
             assess(options(port, http="http://127.0.0.2:8042/"))
-        assert not _contacted(s)
+        assert not contacted(s)
 
 
 def test_an_unreachable_node_is_an_error_not_a_verdict() -> None:
@@ -156,7 +134,7 @@ def test_a_called_title_that_is_not_an_ae_title_is_refused_before_the_node_is_co
         assert r.exception is None or isinstance(r.exception, SystemExit)
         with pytest.raises(AssessError, match="not a valid AE title"):
             assess(options(port, called_aet=called))
-        assert not _contacted(s)
+        assert not contacted(s)
 
 
 def test_a_node_that_does_not_answer_as_dicom_gives_no_verdict_and_exit_2(

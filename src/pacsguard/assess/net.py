@@ -29,15 +29,14 @@ from typing import Any
 
 from pacsguard.assess.model import MAX_RATE, TlsClient
 from pacsguard.dicom import ul
+from pacsguard.dicom.ul import A_ABORT as A_ABORT  # PDU types, PS3.8 Table 9-11
+from pacsguard.dicom.ul import A_ASSOCIATE_AC as A_ASSOCIATE_AC
+from pacsguard.dicom.ul import A_ASSOCIATE_RJ as A_ASSOCIATE_RJ
+from pacsguard.dicom.ul import A_ASSOCIATE_RQ as A_ASSOCIATE_RQ
+from pacsguard.dicom.ul import A_RELEASE_RP as A_RELEASE_RP
+from pacsguard.dicom.ul import A_RELEASE_RQ as A_RELEASE_RQ
+from pacsguard.dicom.ul import P_DATA_TF as P_DATA_TF
 
-# PDU types, PS3.8 Table 9-11
-A_ASSOCIATE_RQ = 0x01
-A_ASSOCIATE_AC = 0x02
-A_ASSOCIATE_RJ = 0x03
-P_DATA_TF = 0x04
-A_RELEASE_RQ = 0x05
-A_RELEASE_RP = 0x06
-A_ABORT = 0x07
 PDU_TYPES = frozenset(range(1, 8))
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -51,11 +50,6 @@ MAX_ANSWER_PDU = 1 << 20  # an answer to an association request is far smaller
 # A-ASSOCIATE-RJ (source, reason), PS3.8 §9.3.4 Table 9-21
 CALLING_NOT_RECOGNISED = (1, 3)
 CALLED_NOT_RECOGNISED = (1, 7)
-_REJECT_TEXT = {(1, 1): "no reason given", (1, 2): "application context not supported",
-                (1, 3): "calling AE title not recognised",
-                (1, 7): "called AE title not recognised", (2, 1): "no reason given",
-                (2, 2): "protocol version not supported", (3, 1): "temporary congestion",
-                (3, 2): "local limit exceeded"}
 _HEADER = struct.Struct(">BxL")
 
 
@@ -64,10 +58,7 @@ def random_aet(prefix: str = "PG") -> str:
     return (prefix + secrets.token_hex(8).upper())[:10]
 
 
-def reject_text(result: int, source: int, reason: int) -> str:
-    kind = {1: "permanent", 2: "transient"}.get(result, f"result {result}")
-    return (f"{kind}, "
-            f"{_REJECT_TEXT.get((source, reason), f'source {source} reason {reason}')}")
+reject_text = ul.rejection_text  # "permanent, calling AE title not recognised"
 
 
 class Pacer:

@@ -657,7 +657,7 @@ class Requestor:
         if kind == A_ASSOCIATE_RJ and len(body) >= 4:
             conn.close()
             raise AssociationError(f"{peer_name} refused the association "
-                                   f"({_rejection_text(body[1], body[2], body[3])})")
+                                   f"({rejection_text(body[1], body[2], body[3])})")
         if kind != A_ASSOCIATE_AC:
             conn.abort(ABORT_UNEXPECTED_PDU)
             raise AssociationError(f"{peer_name} answered the association request with PDU "
@@ -823,7 +823,7 @@ _REJECT_REASONS = {(1, 1): "no reason given", (1, 2): "application context not s
                    (3, 1): "temporary congestion", (3, 2): "local limit exceeded"}
 
 
-def _rejection_text(result: int, source: int, reason: int) -> str:
+def rejection_text(result: int, source: int, reason: int) -> str:
     kind = {1: "permanent", 2: "transient"}.get(result, f"result {result}")
     return f"{kind}, {_REJECT_REASONS.get((source, reason), f'source {source} reason {reason}')}"
 
