@@ -39,7 +39,7 @@ import stat
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -461,16 +461,14 @@ class Receiver:
         queued = False
         try:
             try:
-                t0 = time.thread_time()
-                fp = fingerprint_bytes(data, "<received>", self.profile, self.attr_key)
-                t1 = time.thread_time()
+                with self._timed("fingerprint"):
+                    fp = fingerprint_bytes(data, "<received>", self.profile, self.attr_key)
             except DicomReadError as exc:
                 self.audit.write("store_failed", calling_aet=calling,
                                  reason=f"not readable as DICOM: {exc}")
                 return CANNOT_UNDERSTAND
-            self._record(fp, calling, rq.address)
-            self._cpu("fingerprint", t1 - t0)
-            self._cpu("ledger", time.thread_time() - t1)
+            with self._timed("ledger"):
+                self._record(fp, calling, rq.address)
             tmp = written.result()
             if threat:  # on_threat = "quarantine": recorded, kept aside, never forwarded
                 self.spool.quarantine(tmp, _queued_name(tmp))
@@ -497,9 +495,8 @@ class Receiver:
         scanning is off). Reads headers only; tens of microseconds (docs/scan.md)."""
         if self.cfg.scan.on_threat == "off":
             return []
-        t = time.thread_time()
-        result = scan_bytes(data, "<received>")
-        self._cpu("scan", time.thread_time() - t)
+        with self._timed("scan"):
+            result = scan_bytes(data, "<received>")
         return sorted({f.id for f in result.findings if f.severity >= self._scan_threshold})
 
     def _reject(self, data: bytes, threat: list[str], calling: str) -> int:
@@ -520,22 +517,23 @@ class Receiver:
         return CANNOT_UNDERSTAND
 
     def _write_tmp(self, data: bytes) -> Path:
-        t = time.thread_time()
-        try:
+        with self._timed("spool"):
             return self.spool.write_tmp(data)
-        finally:
-            self._cpu("spool", time.thread_time() - t)
 
     def _prepare(self) -> None:
+        with self._timed("spool"):
+            self.spool.prepare()
+
+    @contextlib.contextmanager
+    def _timed(self, part: str) -> Iterator[None]:
+        """Add this thread's CPU time inside the block to ``cpu_seconds[part]``."""
         t = time.thread_time()
         try:
-            self.spool.prepare()
+            yield
         finally:
-            self._cpu("spool", time.thread_time() - t)
-
-    def _cpu(self, part: str, seconds: float) -> None:
-        with self._cpu_lock:
-            self.cpu_seconds[part] += seconds
+            seconds = time.thread_time() - t
+            with self._cpu_lock:
+                self.cpu_seconds[part] += seconds
 
     def _discard(self, written: Future[Path], tmp: Path | None, size: int) -> None:
         """A store that failed: remove its spool file (once written) and its bytes."""
@@ -695,16 +693,15 @@ class Receiver:
             t.start()
 
     def _serve(self, conn: socket.socket, address: tuple[str, int]) -> None:
-        t = time.thread_time()
         try:
             assert self._acceptor is not None
-            self._acceptor.serve(conn, (address[0], address[1]))
+            with self._timed("association"):
+                self._acceptor.serve(conn, (address[0], address[1]))
         except Exception as exc:  # never expected: the acceptor handles its own failures
             with contextlib.suppress(Exception):
                 self.audit.write("association_error", address=address[0],
                                  reason=f"{exc.__class__.__name__}: {exc}")
         finally:
-            self._cpu("association", time.thread_time() - t)
             with self._active_lock:
                 self._active.pop(threading.current_thread(), None)
 
