@@ -159,3 +159,26 @@ def test_the_inventory_learns_each_machines_sender_from_the_gateway(
         assert (machine.calling_aet, machine.address) == ("CT01", "127.0.0.1")
     finally:
         ledger.engine.dispose()
+
+
+def test_connections_beyond_the_cap_are_closed_and_audited(start_gateway: object) -> None:
+    """Anyone who can reach the port could otherwise hold a thread per connection: past 64
+    open connections (those still negotiating count), a new one is closed at once."""
+    import socket
+    import time
+
+    from pacsguard.gateway.server import Receiver
+
+    gw = start_gateway()  # type: ignore[operator]
+    idle = [socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+            for _ in range(Receiver.MAX_CONNECTIONS)]
+    try:
+        time.sleep(0.5)  # all accepted, each waiting for its A-ASSOCIATE-RQ
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as extra:
+            assert extra.recv(16) == b""  # closed by the gateway, not left waiting
+        failed = [e for e in gw.audit_events() if e["event"] == "connection_failed"]
+        assert any("more than 64 connections" in str(e["reason"]) for e in failed)
+    finally:
+        for s in idle:
+            s.close()
+    assert echo(gw.port, "CT01").returncode == 0  # and it serves again once they are gone
