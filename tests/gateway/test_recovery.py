@@ -33,7 +33,8 @@ def test_recovery_queues_recorded_files_and_removes_the_rest(tmp_path: Path) -> 
     images = write_images(tmp_path / "img", OPTIMA_CT, 3)
     recorded, linked, unrecorded = (rc.spool.write_tmp(p.read_bytes()) for p in images)
     for tmp in (recorded, linked):
-        rc._record(fingerprint_file(tmp, rc.profile, rc.attr_key), "CT01", "127.0.0.1")
+        rc._record(fingerprint_file(tmp, rc.profile, rc.attr_key), tmp.read_bytes(), "CT01",
+                       "127.0.0.1")
     # a crash after the first link of `linked` and before its tmp/ name was dropped
     (rc.spool.out("a") / (linked.name.removesuffix(".part") + ".dcm")).hardlink_to(linked)
     half = rc.spool.write_tmp(images[0].read_bytes()[:3000])  # a crash mid-write
@@ -68,11 +69,13 @@ def test_recovery_keeps_an_instance_received_again_from_another_sender(tmp_path:
     data_set = raw[ul.data_set_offset(raw):]
     first = rc.spool.write_tmp(ul.file_meta(ds.SOPClassUID, ds.SOPInstanceUID,
                                             ds.file_meta.TransferSyntaxUID, "CT01") + data_set)
-    rc._record(fingerprint_file(first, rc.profile, rc.attr_key), "CT01", "127.0.0.1")
+    rc._record(fingerprint_file(first, rc.profile, rc.attr_key), first.read_bytes(), "CT01",
+               "127.0.0.1")
     first.unlink()
     again = rc.spool.write_tmp(ul.file_meta(ds.SOPClassUID, ds.SOPInstanceUID,
                                             ds.file_meta.TransferSyntaxUID, "CT02") + data_set)
-    rc._record(fingerprint_file(again, rc.profile, rc.attr_key), "CT02", "127.0.0.1")
+    rc._record(fingerprint_file(again, rc.profile, rc.attr_key), again.read_bytes(), "CT02",
+               "127.0.0.1")
     assert len(list(rc.ledger.iter_entries())) == 1  # nothing new appended
 
     assert rc.recover() == (1, 0)

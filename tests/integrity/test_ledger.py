@@ -23,7 +23,12 @@ from pacsguard.errors import CheckpointError, LedgerError, ProofError
 from pacsguard.integrity import merkle
 from pacsguard.integrity.checkpoint import Verifier
 from pacsguard.integrity.entry import LedgerEntry
-from pacsguard.integrity.fingerprint import Equipment, Fingerprint, fingerprint_file
+from pacsguard.integrity.fingerprint import (
+    Equipment,
+    Fingerprint,
+    complete_decoded,
+    fingerprint_file,
+)
 from pacsguard.integrity.ledger import Ledger, PendingEntry
 from pacsguard.integrity.profile import HeaderProfile
 from pacsguard.integrity.record import Outcome, RecordResult, record
@@ -154,9 +159,12 @@ def test_record_appends_each_instance_once_and_reports_the_same_uid_again_as_cha
         assert stored.leaf_index == r.leaf_index
         assert stored.path == r.path
         assert stored.entry.kind == "record"
+        # what record stores: the fingerprint with the decoded digests it adds by default
+        expected, _ = complete_decoded(
+            fingerprint_file(Path(r.path), opened.profile, opened.attr_key), Path(r.path),
+            opened.profile)
         assert stored.entry.fingerprint == dataclasses.replace(
-            fingerprint_file(Path(r.path), opened.profile, opened.attr_key),
-            clinical_attrs=())  # attribute digests stay out of the leaf
+            expected, clinical_attrs=())  # attribute digests stay out of the leaf
 
 
 def test_record_twice_appends_nothing(opened: Opened, archive: Path) -> None:

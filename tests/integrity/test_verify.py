@@ -164,7 +164,7 @@ def test_verify_reports_intact_when_an_archive_adds_a_rewritable_attribute(env: 
     assert report.ok
 
 
-def test_decompressed_jpeg_lossless_is_intact_only_when_recorded_with_decode_compressed(
+def test_decompressed_jpeg_lossless_is_intact_by_default_and_needs_review_without_decoding(
     tmp_path: Path,
 ) -> None:
     archive = tmp_path / "a"
@@ -173,10 +173,10 @@ def test_decompressed_jpeg_lossless_is_intact_only_when_recorded_with_decode_com
     shutil.copyfile(SAMPLES / "dcm4che" / "MR-JPEGLosslessSV1.dcm", path)
     plain = Env(Workspace(tmp_path / "plain"), archive)
     plain.ws.init()
-    plain.record(archive)
+    plain.record(archive, decode=False)
     decoded = Env(Workspace(tmp_path / "decoded"), archive)
     decoded.ws.init()
-    decoded.record(archive, decode_compressed=True)
+    decoded.record(archive)  # the default records the decoded-pixel digest
     ds = dcmread(path)
     ds.decompress(generate_instance_uid=False)
     ds.save_as(path, enforce_file_format=True)
@@ -187,8 +187,10 @@ def test_decompressed_jpeg_lossless_is_intact_only_when_recorded_with_decode_com
 
     report, findings = plain.verify()
     assert not report.ok
-    assert only(findings, path).status is Status.PIXELS_ALTERED
-    assert "--decode-compressed" in only(findings, path).detail
+    finding = only(findings, path)
+    assert finding.status is Status.NEEDS_REVIEW
+    assert "recorded without a decoded-pixel digest" in finding.detail
+    assert "JPEG Lossless" in finding.detail
 
 
 # ---------------------------------------------------------------------------------------------

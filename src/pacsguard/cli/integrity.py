@@ -104,9 +104,14 @@ def record_cmd(
     reason: Annotated[str, typer.Option(help="Why the changed version is right.")] = "",
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: every "
                                                 "core).")] = None,
-    decode_compressed: Annotated[bool, typer.Option(
-        "--decode-compressed", help="Also record a decoded-pixel digest for compressed "
-        "instances, so a later decompression by the archive is recognised as lossless.")] = False,
+    decode: Annotated[bool, typer.Option(
+        "--decode/--no-decode", help="Record decoded-pixel digests of compressed images and "
+        "icons (the default), so that a later lossless transcode by the archive verifies "
+        "intact. --no-decode is faster on compressed archives; a later change of their "
+        "transfer syntax then needs review.")] = True,
+    _decode_compressed: Annotated[bool, typer.Option(
+        "--decode-compressed", hidden=True, help="Accepted for old scripts; now the "
+        "default.")] = False,
     commit_every: Annotated[int, typer.Option(
         min=1, help="Entries per ledger commit at most (a commit also happens every 2 s). "
         "Bigger is faster; an interruption loses at most one commit's work.")] = 5000,
@@ -125,20 +130,22 @@ def record_cmd(
             task = prog.add_task("recording", total=None, bytes=0)
             _count_later(prog, task, paths)
             for r in record(ledger, profile, attr_key, paths, accept_changes=accept_changes,
-                            reason=reason, workers=workers, decode_compressed=decode_compressed,
+                            reason=reason, workers=workers, decode=decode,
                             batch=commit_every):
                 counts[r.outcome] += 1
                 nbytes += r.size
                 prog.update(task, advance=1, bytes=nbytes)
-                if r.outcome not in (Outcome.CHANGED, Outcome.UNREADABLE, Outcome.SUPERSEDED):
-                    continue
+                if r.outcome not in (Outcome.CHANGED, Outcome.UNREADABLE, Outcome.SUPERSEDED) \
+                        and not (r.outcome is Outcome.RECORDED and r.detail):
+                    continue  # a recorded file with a detail: its pixels could not be decoded
                 # reported as they happen: nothing per file is kept in memory
                 if output_format == "json":
                     sys.stdout.write(json.dumps({
                         "outcome": r.outcome.value, "path": r.path,
                         "sop_instance_uid": r.sop_instance_uid, "detail": r.detail}) + "\n")
                 else:
-                    style = "yellow" if r.outcome is Outcome.SUPERSEDED else "red"
+                    style = "red" if r.outcome in (Outcome.CHANGED, Outcome.UNREADABLE) \
+                        else "yellow"
                     prog.console.print(f"[{style}]{r.outcome.value}[/] {r.path}: {r.detail}",
                                        highlight=False)
     finally:

@@ -9,7 +9,12 @@ samples in one canonical layout (docs/fingerprint.md §Transcoding):
 - each integer sample as a little-endian integer of Bits Allocated width, reduced to Bits Stored:
   masked when Pixel Representation is 0, sign-extended from Bits Stored when it is 1 (so bits
   above Bits Stored, such as old overlay bits, do not count);
-- Float and Double Float Pixel Data as little-endian IEEE values.
+- Float and Double Float Pixel Data as little-endian IEEE values;
+- 1-bit data (Bits Allocated 1, e.g. segmentations) packed eight samples a byte, least
+  significant bit first, as PS3.5 §8.1.1 stores it, with the bits after the last sample zero;
+- Explicit VR Big Endian values first swapped by the width of their VR (PS3.5 §7.3: OW by
+  16-bit words, OF/OL by 32, OD by 64), then read as little-endian samples: so 8-bit data in
+  OW reads as dcmtk and pydicom read it, and 32-bit data in OW as dcmtk reads it.
 
 For native (uncompressed) instances this is computed while walking, almost always for free: when
 the stored samples already are canonical (the usual case) the decoded digest *is* the pixel
@@ -47,10 +52,18 @@ class Layout:
     signed: bool
     planar: int
     is_float: bool
+    packed: bool = False  # Bits Allocated 1: eight samples a byte
+
+    @property
+    def samples(self) -> int:
+        return self.frames * self.rows * self.cols * self.spp
 
     @property
     def expected(self) -> int:
-        return self.frames * self.rows * self.cols * self.spp * self.width
+        """Bytes of the canonical form (and the least a stored value must hold)."""
+        if self.packed:
+            return (self.samples + 7) // 8
+        return self.samples * self.width
 
 
 def _canonical(a: Any, bits_stored: int, signed: bool) -> Any:
@@ -67,10 +80,15 @@ def _canonical(a: Any, bits_stored: int, signed: bool) -> Any:
     return a & np.array((1 << bits_stored) - 1, dtype=f"<u{width}")
 
 
-def canonical_digest(arr: Any, bits_stored: int | None, signed: bool | None = None) -> bytes:
-    """SHA-256 of an array of decoded samples (any shape, C order) in the canonical layout."""
+def canonical_digest(arr: Any, bits_stored: int | None, signed: bool | None = None,
+                     packed: bool = False) -> bytes:
+    """SHA-256 of an array of decoded samples (any shape, C order) in the canonical layout;
+    ``packed`` for 1-bit samples (one 0/1 value per array element)."""
     import numpy as np
 
+    if packed:
+        bits = np.packbits(np.ascontiguousarray(arr).ravel() != 0, bitorder="little")
+        return hashlib.sha256(bits.tobytes()).digest()
     a = np.ascontiguousarray(arr)
     if a.dtype.kind in "iu":
         is_signed = a.dtype.kind == "i" if signed is None else signed
@@ -107,14 +125,22 @@ def native_layout(kept: dict[int, bytes], tag: int) -> Layout | None:
     if is_float:
         bits_alloc = 32 if tag == 0x7FE00008 else 64
         bits_stored, signed = bits_alloc, False
-    if bits_alloc not in (8, 16, 32, 64) or rows == 0 or cols == 0 or frames < 1 or spp < 1:
+    if rows == 0 or cols == 0 or frames < 1 or spp < 1:
+        return None
+    if bits_alloc == 1 and not is_float:
+        return Layout(rows, cols, spp, frames, 1, 1, False, planar, False, packed=True)
+    if bits_alloc not in (8, 16, 32, 64):
         return None
     return Layout(rows, cols, spp, frames, bits_alloc // 8, bits_stored, signed, planar,
                   is_float)
 
 
 class Canonicalizer:
-    """Builds the decoded-pixel digest beside the pixel digest, piece by piece."""
+    """Builds the decoded-pixel digest beside the pixel digest, piece by piece.
+
+    ``swap`` is the byte width of the stored value's VR in Explicit VR Big Endian (0 for
+    little endian): each piece is turned into little-endian bytes by that width first.
+    """
 
     def __init__(self, layout: Layout, length: int, swap: int) -> None:
         self.layout = layout
@@ -124,20 +150,29 @@ class Canonicalizer:
         self.canon: hashlib._Hash | None = None  # set once the canonical stream diverges
         self.final: bytes | None = None
         self.valid = layout.expected <= length
-        self.whole_value = layout.spp > 1 and layout.planar == 1
+        # planar configuration 1 is reordered, and 1-bit data masked, on the whole value
+        self.whole_value = (layout.spp > 1 and layout.planar == 1) or layout.packed
         if self.whole_value and length > WHOLE_VALUE_CAP:
             self.valid = False
             self.whole_value = False
 
-    def _samples(self, raw: bytes | memoryview) -> Any:
+    def _little(self, raw: bytes | memoryview) -> bytes | memoryview:
+        """The stored bytes in little-endian order (PS3.5 §7.3: swapped by the VR's width)."""
+        if not self.swap:
+            return raw
         import numpy as np  # imported on first use: the command line starts faster without it
+
+        w = self.swap
+        n = len(raw) - len(raw) % w
+        return np.frombuffer(raw, dtype=f">u{w}", count=n // w).byteswap().tobytes()
+
+    def _samples(self, data: bytes | memoryview) -> Any:
+        import numpy as np
 
         lay = self.layout
         w = lay.width
-        kind = "f" if lay.is_float else "u"
-        if self.swap:
-            return np.frombuffer(raw, dtype=f">{kind}{w}").astype(f"<{kind}{w}")
-        return np.frombuffer(raw, dtype=f"<{kind}{w}")
+        return np.frombuffer(data, dtype=f"<{'f' if lay.is_float else 'u'}{w}",
+                             count=len(data) // w)
 
     def _fix(self, a: Any) -> Any:
         lay = self.layout
@@ -164,20 +199,26 @@ class Canonicalizer:
         if not self.valid:
             pixel.update(raw)
             return
+        if self.swap:
+            # the canonical stream differs from the stored one from the first byte
+            if self.canon is None:
+                self.canon = hashlib.sha256()
+            data = self._little(raw)
+            take = max(0, min(len(data), self.layout.expected - self.offset))
+            if take:
+                self.canon.update(self._fix(self._samples(memoryview(data)[:take])).tobytes())
+            pixel.update(raw)
+            self.offset += take
+            return
         take = max(0, min(len(raw), self.layout.expected - self.offset))
         part = memoryview(raw)[:take]
         if take:
             if self.canon is None:
-                if self.swap:
-                    fixed = self._fix(self._samples(part))
+                a = self._samples(part)
+                if not self._is_canonical(a):
+                    # the raw prefix so far is canonical: continue from the pixel state
                     self.canon = pixel.copy()
-                    self.canon.update(fixed.tobytes())
-                else:
-                    a = self._samples(part)
-                    if not self._is_canonical(a):
-                        # the raw prefix so far is canonical: continue from the pixel state
-                        self.canon = pixel.copy()
-                        self.canon.update(self._fix(a).tobytes())
+                    self.canon.update(self._fix(a).tobytes())
             else:
                 self.canon.update(self._fix(self._samples(part)).tobytes())
         pixel.update(part)
@@ -189,13 +230,21 @@ class Canonicalizer:
             self.offset += len(raw) - take
 
     def whole(self, value: bytes) -> None:
-        """Planar configuration 1: reorder to interleaved samples, then digest."""
+        """The whole value at once: 1-bit data masked after its last sample; planar
+        configuration 1 reordered to interleaved samples."""
         import numpy as np
 
         if not self.valid:
             return
         lay = self.layout
-        a = self._samples(memoryview(value)[: lay.expected])
+        data = self._little(value)
+        if lay.packed:
+            canon = bytearray(data[: lay.expected])
+            if lay.samples % 8:
+                canon[-1] &= (1 << (lay.samples % 8)) - 1
+            self.final = hashlib.sha256(canon).digest()
+            return
+        a = self._samples(memoryview(data)[: lay.expected])
         a = a.reshape(lay.frames, lay.spp, lay.rows, lay.cols).transpose(0, 2, 3, 1)
         self.final = hashlib.sha256(np.ascontiguousarray(self._fix(a)).tobytes()).digest()
 
@@ -207,24 +256,125 @@ class Canonicalizer:
         return (self.canon or pixel).digest()
 
 
-def decoded_digest_of_file(path: Path) -> bytes:
-    """Decode every frame with pydicom (any supported syntax) and digest it canonically."""
+PIXEL_KEYWORDS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData",
+                  0x7FE00009: "DoubleFloatPixelData"}
+DEFLATED = "1.2.840.10008.1.2.1.99"
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+
+
+def _source(source: Path | bytes) -> Any:
+    import io
+
+    return io.BytesIO(source) if isinstance(source, bytes) else source
+
+
+def _array_digest(arr: Any, ds: Any, tag: int) -> bytes:
+    """The canonical digest of samples pydicom decoded from ``ds`` (a data set or an item)."""
+    if tag != 0x7FE00010:
+        return canonical_digest(arr, None, None)
+    if ds.get("BitsAllocated") == 1:
+        return canonical_digest(arr, None, packed=True)
+    stored = ds.get("BitsStored")
+    return canonical_digest(arr, int(stored) if stored else None,
+                            ds.get("PixelRepresentation") == 1)
+
+
+def decoded_digest_of_file(source: Path | bytes, name: str = "") -> bytes:
+    """Decode every frame with pydicom (any supported syntax) and digest it canonically.
+
+    ``source`` is a file or, for an instance received over the network, its encoded bytes.
+    """
     from pydicom import dcmread
     from pydicom.pixels.utils import pixel_array
 
+    name = name or str(source)
     try:
-        ds = dcmread(path, stop_before_pixels=True)
-        stored = ds.get("BitsStored")
-        signed = ds.get("PixelRepresentation") == 1
-        if ds.file_meta.get("TransferSyntaxUID") == "1.2.840.10008.1.2.1.99":
-            # deflated data sets must be inflated whole: pixel_array(path) cannot seek in them
-            arr = pixel_array(dcmread(path), raw=True)
+        ds = dcmread(_source(source), stop_before_pixels=True)
+        if ds.file_meta.get("TransferSyntaxUID") == DEFLATED:
+            # deflated data sets must be inflated whole: pixel_array cannot seek in them
+            full = dcmread(_source(source))
+            arr = pixel_array(full, raw=True)
         else:
-            arr = pixel_array(path, raw=True)
+            arr = pixel_array(_source(source), raw=True)
     except Exception as exc:  # pydicom raises many types for undecodable pixel data
         raise DicomReadError(
-            f"{path}: pixel data cannot be decoded ({exc.__class__.__name__}: {exc})"
+            f"{name}: pixel data cannot be decoded ({exc.__class__.__name__}: {exc})"
         ) from None
-    is_float = "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
-    return canonical_digest(arr, None if is_float else (int(stored) if stored else None),
-                            None if is_float else signed)
+    tag = next((t for t, kw in PIXEL_KEYWORDS.items() if t != 0x7FE00010 and kw in ds),
+               0x7FE00010)
+    return _array_digest(arr, ds, tag)
+
+
+def sniff_syntax(encapsulated: bytes) -> str | None:
+    """The transfer syntax whose codestream starts the first fragment of encapsulated pixel
+    data (PS3.5 §A.4), for a nested value encoded otherwise than its file says; None if unknown.
+    JPEG: ISO/IEC 10918-1 SOF markers (C0 baseline, C1 extended, C3 lossless, F7 JPEG-LS);
+    JPEG 2000: ISO/IEC 15444-1 SOC+SIZ, or the JP2 signature box."""
+    if len(encapsulated) < 8:
+        return None
+    offset_table = int.from_bytes(encapsulated[4:8], "little")
+    start = 8 + offset_table + 8
+    head = encapsulated[start : start + 4096]
+    if head[:4] == b"\xff\x4f\xff\x51" or head[4:12] == b"jP  \r\n\x87\n":
+        return "1.2.840.10008.1.2.4.90"
+    if head[:2] == b"\xff\xd8":
+        for marker, uid in ((b"\xff\xf7", "1.2.840.10008.1.2.4.80"),
+                            (b"\xff\xc3", "1.2.840.10008.1.2.4.70"),
+                            (b"\xff\xc0", "1.2.840.10008.1.2.4.50"),
+                            (b"\xff\xc1", "1.2.840.10008.1.2.4.51")):
+            if marker in head:
+                return uid
+        return None
+    if len(head) >= 64 and 1 <= int.from_bytes(head[:4], "little") <= 15:
+        return "1.2.840.10008.1.2.5"  # PS3.5 Annex G: an RLE header (segment count, offsets)
+    return None
+
+
+def decoded_nested_digest(source: Path | bytes, skip: frozenset[int], name: str = "") -> bytes:
+    """The nested decoded digest (icons) as the walker defines it, decoding with pydicom.
+
+    Per pixel data element inside an item, in file order: ``b"P"`` + tag + its canonical
+    decoded digest. Encapsulated values are decoded with the file's transfer syntax, native
+    ones as native data. ``skip`` holds the top-level sequences the header digest leaves out
+    (the header profile's rewritable list): their contents do not count, as in the walker.
+    """
+    import struct
+
+    from pydicom import dcmread
+    from pydicom.pixels.decoders.base import get_decoder
+
+    name = name or str(source)
+    out = hashlib.sha256()
+    try:
+        ds = dcmread(_source(source), stop_before_pixels=True)
+        ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
+        native = BIG_ENDIAN if ts == BIG_ENDIAN else "1.2.840.10008.1.2.1"
+
+        def visit(d: Any, top: bool) -> None:
+            for el in d:
+                tag = int(el.tag)
+                if el.VR == "SQ":
+                    if not (top and tag in skip):
+                        for item in el.value:
+                            visit(item, False)
+                elif not top and tag in PIXEL_KEYWORDS:
+                    syntax = ts if el.is_undefined_length else native
+                    kw = PIXEL_KEYWORDS[tag]
+                    decoder: Any = get_decoder(syntax)
+                    try:
+                        arr, _ = decoder.as_array(d, raw=True, pixel_keyword=kw)
+                    except Exception:  # an icon left in another codec than its file's
+                        other = sniff_syntax(el.value) if el.is_undefined_length else None
+                        if other is None or other == syntax:
+                            raise
+                        decoder = get_decoder(other)
+                        arr, _ = decoder.as_array(d, raw=True, pixel_keyword=kw)
+                    out.update(struct.pack(">cI", b"P", tag) + _array_digest(arr, d, tag))
+
+        visit(ds, True)
+    except Exception as exc:  # pydicom raises many types for undecodable pixel data
+        raise DicomReadError(
+            f"{name}: pixel data inside an item (an icon) cannot be decoded "
+            f"({exc.__class__.__name__}: {exc})"
+        ) from None
+    return out.digest()

@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from pacsguard.dicom._dictionary import SQ_TAGS, STRING_TAGS
+from pacsguard.dicom._dictionary import DICTIONARY_VR, SQ_TAGS, STRING_TAGS
 from pacsguard.dicom.pixels import Canonicalizer, native_layout
 from pacsguard.dicom.stream import CHUNK, HashingStream, TruncatedError
 from pacsguard.errors import DicomReadError
@@ -39,6 +39,39 @@ from pacsguard.errors import DicomReadError
 # PS3.5 §7.1.2: VRs whose explicit encoding has 2 reserved bytes and a 32-bit length.
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR",
                       b"UT", b"SV", b"UV"})
+# PS3.5 §6.2 Table 6.2-1: every value representation. An explicit VR outside this set is not
+# DICOM: the file is reported corrupted (fingerprint version 2, docs/fingerprint.md).
+VALID_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
+                       b"LO", b"LT", b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH",
+                       b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI", b"UL", b"UN",
+                       b"UR", b"US", b"UT", b"UV"})
+_STRING_VRS = frozenset({b"AE", b"AS", b"CS", b"DA", b"DS", b"DT", b"IS", b"LO", b"LT", b"PN",
+                         b"SH", b"ST", b"TM", b"UC", b"UI", b"UR", b"UT"})
+
+
+def _readable_as(dictionary_vrs: tuple[str, ...]) -> frozenset[bytes]:
+    """The explicit VRs that read a public element's value as its dictionary VR does.
+
+    UN (PS3.5 §6.2.2: the reader falls back to the dictionary), any of the dictionary's
+    alternatives ("US or SS", "OB or OW"), any string VR for a string element (the value is
+    read as the same characters), and OB for OW or OW for OB (the same bytes in little endian).
+    """
+    ok = {b"UN"} | {vr.encode() for vr in dictionary_vrs}
+    if ok & _STRING_VRS:
+        ok |= _STRING_VRS
+    if ok & {b"OB", b"OW"}:
+        ok |= {b"OB", b"OW"}
+    return frozenset(ok)
+
+
+def _vr_table() -> dict[int, frozenset[bytes]]:
+    shared: dict[tuple[str, ...], frozenset[bytes]] = {}
+    return {tag: shared.setdefault(vrs, _readable_as(vrs)) for tag, vrs in DICTIONARY_VR.items()}
+
+
+#: public tag -> the explicit VRs that read its value as the dictionary says (version 2)
+READABLE_VRS = _vr_table()
+_REPEATING = frozenset({0x50, 0x60, 0x7F})  # groups 50xx, 60xx, 7Fxx (PS3.5 §7.6)
 # Byte width of each value for VRs that a big-endian encoding swaps (PS3.5 §7.3).
 SWAP_WIDTH = {b"US": 2, b"SS": 2, b"OW": 2, b"AT": 2, b"UL": 4, b"SL": 4, b"FL": 4, b"OL": 4,
               b"OF": 4, b"FD": 8, b"OD": 8, b"SV": 8, b"UV": 8, b"OV": 8}
@@ -64,8 +97,20 @@ KEEP_TAGS = frozenset({
     0x00080016, 0x00080018, 0x0020000D, 0x0020000E, 0x00080060,  # identity, modality
     0x00080070, 0x00081090, 0x00181020, 0x00181000, 0x00081010, 0x00080080,  # equipment
     0x00280002, 0x00280004, 0x00280006, 0x00280008, 0x00280010, 0x00280011,  # pixel geometry
-    0x00280100, 0x00280101, 0x00280103,
+    0x00280100, 0x00280101, 0x00280103, 0x00282110,  # ..., Lossy Image Compression
 })
+# Top-level attributes that version 2 leaves out of the header digest because a lossless codec
+# may rewrite them; integrity.status compares them by rule instead (docs/fingerprint.md).
+PHOTOMETRIC_INTERPRETATION = 0x00280004
+PLANAR_CONFIGURATION = 0x00280006
+LOSSY_IMAGE_COMPRESSION = 0x00282110
+CODEC_TAGS = frozenset({PHOTOMETRIC_INTERPRETATION, PLANAR_CONFIGURATION,
+                        LOSSY_IMAGE_COMPRESSION})
+# Image pixel module attributes read inside items, for nested pixel data such as icons.
+LAYOUT_TAGS = frozenset({0x00280002, 0x00280004, 0x00280006, 0x00280008, 0x00280010,
+                         0x00280011, 0x00280100, 0x00280101, 0x00280103})
+NESTED_CAP = 16 << 20  # nested pixel values larger than this get no decoded digest at walk time
+FINGERPRINT_VERSION = 2
 
 _u16 = struct.Struct("<H").unpack_from
 _u32 = struct.Struct("<I").unpack_from
@@ -103,17 +148,32 @@ class WalkResult:
     kept: dict[int, bytes] = field(default_factory=dict)
     meta_sop_instance_uid: str = ""
     meta_sop_class_uid: str = ""
+    explicit: bool = False
+    #: version 2: nested pixel data (icons): stored digest, and canonical decoded digest, or
+    #: None when some nested value could not be canonicalised while walking (encapsulated)
+    nested_sha256: bytes | None = None
+    nested_decoded_sha256: bytes | None = None
+    #: version 2: public elements whose explicit VR reads their value otherwise than the
+    #: dictionary does, as "path:VR" (path = tags and item numbers, e.g. "00081115[0]/00081150")
+    vr_deviations: list[str] = field(default_factory=list)
 
 
 class _Walker:
     """One file's walk; the mutable state lives here so the hot loop uses attributes."""
 
     def __init__(self, stream: HashingStream, rewritable: frozenset[int],
-                 clinical_tags: frozenset[int], name: str) -> None:
+                 clinical_tags: frozenset[int], name: str, version: int) -> None:
         self.s = stream
-        self.rewritable = rewritable
+        self.version = version
+        self.rewritable = rewritable | CODEC_TAGS if version >= 2 else rewritable
         self.clinical_tags = clinical_tags
         self.name = name
+        self.path: list[str] = []  # where the walk is, for naming an element in a sequence
+        self.nested: hashlib._Hash | None = None
+        self.nested_decoded: hashlib._Hash | None = None
+        self.nested_complete = True
+        self.hidden = 0  # > 0 inside a sequence the header digest leaves out
+        self.readable: dict[int, frozenset[bytes]] | None = None
         self.header = hashlib.sha256()
         # canonical header pieces not yet hashed: hashing once per file is cheaper than once
         # per element (measured: about a third of the walk for typical headers)
@@ -154,8 +214,9 @@ class _Walker:
             s.pos = pos + 12
             return (g << 16) | e, vr, (_u32(buf, pos + 8)[0] if little
                                         else _u32_be(buf, pos + 8)[0])
-        if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
-            raise self.fail(f"element ({g:04X},{e:04X}) has an invalid VR {vr!r}")
+        if vr not in VALID_VRS:
+            raise self.fail(f"element ({g:04X},{e:04X}) has {vr!r} where its value "
+                            "representation should be: not a DICOM VR (PS3.5 §6.2)")
         s.pos = pos + 8
         return (g << 16) | e, vr, (_u16(buf, pos + 6)[0] if little else _u16_be(buf, pos + 6)[0])
 
@@ -171,6 +232,8 @@ class _Walker:
         rewritable = self.rewritable
         result = self.result
         element_header = self.element_header
+        readable = self.readable if explicit else None  # UN contents are implicit
+        layout: dict[int, bytes] | None = None if top else {}
         while True:
             if end is not None:
                 here = s.base + s.pos
@@ -186,9 +249,19 @@ class _Walker:
                     return
                 raise self.fail(f"unexpected item tag ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
                                 "outside a sequence")
-            if top and tag in PIXEL_TAGS:
-                self.pixel_data(tag, vr, length, little)
-                continue
+            if tag in PIXEL_TAGS:
+                if top:
+                    self.pixel_data(tag, vr, length, little)
+                    continue
+                if layout is not None and self.version >= 2:
+                    self.nested_pixel(tag, vr, length, little, layout)
+                    continue
+            if readable is not None:
+                ok = readable.get(tag)
+                if ok is None and tag >> 24 in _REPEATING and not tag & 0x10000:
+                    ok = readable.get(tag & 0xFF00FFFF)
+                if ok is not None and vr not in ok:
+                    self.deviation(tag, vr)
             excluded = (tag & 0xFFFF) == 0 or (top and (tag >> 16 == 2 or tag in rewritable))
             if vr == b"SQ" or (length == UNDEFINED and vr in (b"", b"UN")
                                and tag not in PIXEL_TAGS) or (not explicit and tag in SQ_TAGS) or (
@@ -246,11 +319,67 @@ class _Walker:
                     result.clinical[tag] = value
                 if tag in KEEP_TAGS:
                     result.kept[tag] = value
+            elif layout is not None and tag >> 16 == 0x0028 and tag in LAYOUT_TAGS:
+                layout[tag] = value
             if not excluded:
                 if tag in STRING_TAGS:
                     value = value.rstrip(b" \x00")
+                elif length & 1 and self.version >= 2:
+                    # PS3.5 §7.1.1: values have even length; a writer that repairs an odd one
+                    # pads it with 00H, which adds nothing (version 2 hashes it padded)
+                    value += b"\x00"
                 append(_pack_el(b"E", tag, len(value)))
                 append(value)
+
+    def deviation(self, tag: int, vr: bytes) -> None:
+        """A public element whose explicit VR reads its value otherwise than the dictionary."""
+        where = "/".join([*self.path, f"{tag:08X}"])
+        self.result.vr_deviations.append(f"{where}:{vr.decode('ascii')}")
+
+    def nested_pixel(self, tag: int, vr: bytes, length: int, little: bool,
+                     layout: dict[int, bytes]) -> None:
+        """Pixel data inside an item (an icon, PS3.3 C.7.6.1.1.6), compared like the image's.
+
+        The header digest gets only a marker; the stored bytes feed the nested stored digest,
+        and the samples, in the canonical decoded form of :mod:`pacsguard.dicom.pixels`, the
+        nested decoded digest. A compressor that re-encodes an icon changes the first and not
+        the second. Encapsulated nested values are decoded later (``decoded_nested_digest``).
+        """
+        marker = _pack_tag(b"P", tag)
+        self.parts.append(marker)
+        if self.hidden:  # inside a left-out sequence (e.g. Original Attributes): not compared
+            if length == UNDEFINED:
+                self.fragments(None, skip_first=False)
+            else:
+                self.s.stream(length)
+            return
+        if self.nested is None:
+            self.nested, self.nested_decoded = hashlib.sha256(), hashlib.sha256()
+        stored = hashlib.sha256()
+        decoded: bytes | None = None
+        s = self.s
+        if length == UNDEFINED:
+            self.fragments(stored, skip_first=True)
+        else:
+            lay = native_layout(layout, tag)
+            swap = 0 if little or vr not in SWAP_WIDTH else SWAP_WIDTH[vr]
+            if lay is None or length > NESTED_CAP:
+                s.stream(length, stored)
+            else:
+                canon = Canonicalizer(lay, length, swap)
+                value = s.read(length)
+                if canon.whole_value:
+                    stored.update(value)
+                    canon.whole(value)
+                else:
+                    canon.piece(value, stored)
+                decoded = canon.digest(stored)
+        self.nested.update(marker + stored.digest())
+        if decoded is None:
+            self.nested_complete = False
+        else:
+            assert self.nested_decoded is not None
+            self.nested_decoded.update(marker + decoded)
 
     def looks_like_items(self, length: int) -> bool:
         """A value of unknown VR (private, or UN) that is a sequence in disguise.
@@ -277,9 +406,13 @@ class _Walker:
         if excluded:  # walk it (to stay in step) into a throw-away digest
             self.flush()
             self.header, self.parts = hashlib.sha256(), []
+            self.hidden += 1
         append = self.parts.append
         append(_pack_tag(b"S", tag))
         end = None if length == UNDEFINED else s.offset + length
+        path = self.path
+        seq_name = f"{tag:08X}"
+        items = 0
         while True:
             if end is not None and s.offset >= end:
                 break
@@ -297,11 +430,15 @@ class _Walker:
             item_end = None if item_len == UNDEFINED else s.offset + item_len
             if item_end is not None and end is not None and item_end > end:
                 raise self.fail("an item claims more bytes than its sequence holds")
+            path.append(f"{seq_name}[{items}]")
             self.dataset(explicit, little, item_end, depth + 1, top=False)
+            path.pop()
+            items += 1
             append(b"J")
         append(b"Q")
         if excluded:
             self.header, self.parts = saved
+            self.hidden -= 1
 
     def fragments(self, into: hashlib._Hash | None, skip_first: bool) -> int:
         """PS3.5 §A.4 items up to the sequence delimiter; the first (offset table) skipped."""
@@ -381,8 +518,12 @@ def _text(value: bytes) -> str:
 
 
 def walk(f: BinaryIO, name: str, rewritable: frozenset[int],
-         clinical_tags: frozenset[int]) -> WalkResult:
-    """Walk one open file; raise ``DicomReadError`` naming the file and the problem."""
+         clinical_tags: frozenset[int], version: int = FINGERPRINT_VERSION) -> WalkResult:
+    """Walk one open file; raise ``DicomReadError`` naming the file and the problem.
+
+    ``version`` 1 computes the header digest as fingerprint version 1 did (nested pixel data and
+    the codec attributes inside it, no VR facts), for comparing with entries recorded then.
+    """
     file_hash = hashlib.sha256()
     if isinstance(f, io.BytesIO):  # a received instance, already in memory
         size = f.getbuffer().nbytes
@@ -392,7 +533,7 @@ def walk(f: BinaryIO, name: str, rewritable: frozenset[int],
         except (OSError, AttributeError, ValueError):
             size = 0
     s = HashingStream(f, file_hash, size + 1 if 0 < size <= WHOLE_FILE else CHUNK)
-    w = _Walker(s, rewritable, clinical_tags, name)
+    w = _Walker(s, rewritable, clinical_tags, name, version)
     r = w.result
     try:
         head = s.peek(132)
@@ -417,6 +558,9 @@ def walk(f: BinaryIO, name: str, rewritable: frozenset[int],
         r.transfer_syntax = ts
         explicit = ts != IMPLICIT_LE
         little = ts != EXPLICIT_BE
+        r.explicit = explicit
+        if explicit and version >= 2:
+            w.readable = READABLE_VRS
         if ts == DEFLATED_LE:
             s.start_inflating()
         w.dataset(explicit, little, None, 0, top=True)
@@ -434,4 +578,7 @@ def walk(f: BinaryIO, name: str, rewritable: frozenset[int],
     r.header_sha256 = w.header.digest()
     if w.pixel is not None:
         r.pixel_sha256 = w.pixel.digest()
+    if w.nested is not None and w.nested_decoded is not None:
+        r.nested_sha256 = w.nested.digest()
+        r.nested_decoded_sha256 = w.nested_decoded.digest() if w.nested_complete else None
     return r

@@ -226,7 +226,8 @@ def _retrieve_and_compare(ledger: Ledger, profile: HeaderProfile, attr_key: byte
             stored = current[x.sop]
             # the file itself: a transfer syntax changed by the PACS is decoded and compared
             status, detail = compare(stored.entry.fingerprint,
-                                     unpack_clinical_attrs(stored.clinical_attrs), fp, path)
+                                     unpack_clinical_attrs(stored.clinical_attrs), fp, path,
+                                     profile)
             out.append(Finding(status, x.sop, where, detail.replace(str(path), where)))
         except DicomReadError as exc:
             out.append(Finding(Status.CORRUPTED, x.sop, where,

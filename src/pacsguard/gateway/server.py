@@ -51,7 +51,7 @@ from pacsguard.findings import Severity
 from pacsguard.gateway.config import GatewayConfig
 from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.files import write_fully
-from pacsguard.integrity.fingerprint import fingerprint_bytes, fingerprint_file
+from pacsguard.integrity.fingerprint import complete_decoded, fingerprint_bytes, fingerprint_file
 from pacsguard.integrity.ledger import (
     Ledger,
     PendingEntry,
@@ -463,12 +463,15 @@ class Receiver:
             try:
                 with self._timed("fingerprint"):
                     fp = fingerprint_bytes(data, "<received>", self.profile, self.attr_key)
+                    # decoded digests of compressed images, as record makes them: a later
+                    # lossless transcode by the PACS then verifies intact (docs/fingerprint.md)
+                    fp, _ = complete_decoded(fp, data, self.profile)
             except DicomReadError as exc:
                 self.audit.write("store_failed", calling_aet=calling,
                                  reason=f"not readable as DICOM: {exc}")
                 return CANNOT_UNDERSTAND
             with self._timed("ledger"):
-                self._record(fp, calling, rq.address)
+                self._record(fp, data, calling, rq.address)
             tmp = written.result()
             if threat:  # on_threat = "quarantine": recorded, kept aside, never forwarded
                 self.spool.quarantine(tmp, _queued_name(tmp))
@@ -544,10 +547,10 @@ class Receiver:
             tmp.unlink(missing_ok=True)
         self.spool.release(size)
 
-    def _record(self, fp: Any, calling: str, address: str) -> None:
+    def _record(self, fp: Any, data: bytes, calling: str, address: str) -> None:
         """Append the instance to the ledger (idempotent; a changed one supersedes), and note
         who sent it (a receipt, for the inventory)."""
-        leaf = self._append(fp, calling)
+        leaf = self._append(fp, data, calling)
         with self._receipts_lock:
             self._receipts.append({"leaf_index": leaf, "calling_aet": calling,
                                    "address": address, "received_at": utc_now()})
@@ -561,14 +564,14 @@ class Receiver:
             with self.ledger.engine.begin() as conn:
                 conn.execute(receipts.insert(), batch)
 
-    def _append(self, fp: Any, calling: str) -> int:
+    def _append(self, fp: Any, data: bytes, calling: str) -> int:
         def decide(current: StoredEntry | None) -> PendingEntry | None:
             attrs = pack_clinical_attrs(fp.clinical_attrs)
             if current is None:
                 return PendingEntry(LedgerEntry(fp, utc_now()), None, attrs)
             status, _ = compare(current.entry.fingerprint,
-                                unpack_clinical_attrs(current.clinical_attrs), fp,
-                                Path("<received>"))
+                                unpack_clinical_attrs(current.clinical_attrs), fp, data,
+                                self.profile)
             if status is Status.INTACT:
                 return None
             self.audit.write("changed_instance", calling_aet=calling,
@@ -596,7 +599,7 @@ class Receiver:
                 current = self.ledger.current([fp.sop_instance_uid]).get(fp.sop_instance_uid)
                 recorded = current is not None and compare(
                     current.entry.fingerprint, unpack_clinical_attrs(current.clinical_attrs),
-                    fp, path)[0] is Status.INTACT
+                    fp, path, self.profile)[0] is Status.INTACT
             except DicomReadError:
                 recorded = False
             if recorded and self._threat(path.read_bytes()):

@@ -1,15 +1,20 @@
 """The canonical, versioned byte encoding of a ledger entry (docs/ledger.md §Entry encoding).
 
 The Merkle leaf is SHA-256(0x00 || entry bytes) (RFC 9162 §2.1.1), so these bytes are what a
-third party checks an inclusion proof against. Version 1:
+third party checks an inclusion proof against. Version 2 (written since fingerprint version 2):
 
-    b"pacsguard-entry/1\\n"
-    || the 23 field lengths, each u32 big-endian, in the order of ``FIELDS``
-    || the 23 field values, concatenated in the same order
+    b"pacsguard-entry/2\\n"
+    || the 29 field lengths, each u32 big-endian, in the order of ``FIELDS_V2``
+    || the 29 field values, concatenated in the same order
+
+Version 1 (``pacsguard-entry/1``, 23 fields, ``FIELDS_V1``) is still read: ledgers are
+append-only, and entries recorded before version 2 keep their meaning (the verifier compares
+them with fingerprint version 1's header digest).
 
 Strings are UTF-8; digests are raw bytes (32, or 0 when absent); integers are decimal ASCII
-(``supersedes`` is empty when the entry supersedes nothing). Decoding is strict: an unknown
-version, a missing or extra field, or a bad length is an error.
+(``supersedes`` is empty when the entry supersedes nothing); ``vr_deviations`` is one
+``path:VR`` per line. Decoding is strict: an unknown version, a missing or extra field, or a
+bad length is an error.
 """
 
 from __future__ import annotations
@@ -20,20 +25,42 @@ from dataclasses import dataclass
 from pacsguard.errors import LedgerError
 from pacsguard.integrity.fingerprint import Equipment, Fingerprint
 
-MAGIC = b"pacsguard-entry/1\n"
-FIELDS = (
+MAGIC_V1 = b"pacsguard-entry/1\n"
+MAGIC = b"pacsguard-entry/2\n"
+FIELDS_V1 = (
     "kind", "sop_class_uid", "sop_instance_uid", "study_instance_uid", "series_instance_uid",
     "transfer_syntax", "file_size", "file_sha256", "pixel_sha256", "decoded_pixel_sha256",
     "header_sha256", "clinical_sha256", "header_profile", "manufacturer", "model",
     "software_versions", "serial_number", "station_name", "institution", "modality",
     "recorded_at", "supersedes", "reason",
 )
+FIELDS_V2 = (*FIELDS_V1, "nested_sha256", "nested_decoded_sha256",
+             "photometric_interpretation", "planar_configuration", "lossy_image_compression",
+             "vr_deviations")
+FIELDS = FIELDS_V2
 _BYTES_FIELDS = frozenset({"file_sha256", "pixel_sha256", "decoded_pixel_sha256",
-                           "header_sha256", "clinical_sha256"})
-_LENGTHS = struct.Struct(">23I")
-assert len(FIELDS) == 23
-_UID = FIELDS.index("sop_instance_uid")
-_FILE_SHA = FIELDS.index("file_sha256")
+                           "header_sha256", "clinical_sha256", "nested_sha256",
+                           "nested_decoded_sha256"})
+_LENGTHS = {MAGIC_V1: struct.Struct(">23I"), MAGIC: struct.Struct(">29I")}
+_FIELDS = {MAGIC_V1: FIELDS_V1, MAGIC: FIELDS_V2}
+_UID = FIELDS_V1.index("sop_instance_uid")
+_FILE_SHA = FIELDS_V1.index("file_sha256")
+_MAGIC_LEN = len(MAGIC)
+assert len(MAGIC_V1) == _MAGIC_LEN
+KINDS = ("record", "supersede")
+
+
+def _layout(data: bytes) -> tuple[bytes, tuple[int, ...], int]:
+    """(magic, field lengths, offset of the first value) of encoded entry bytes."""
+    magic = data[:_MAGIC_LEN]
+    lengths = _LENGTHS.get(magic)
+    if lengths is None:
+        raise LedgerError("ledger entry has an unknown encoding version (expected "
+                          "pacsguard-entry/1 or /2)")
+    head = _MAGIC_LEN + lengths.size
+    if len(data) < head:
+        raise LedgerError("ledger entry is truncated inside its length table")
+    return magic, lengths.unpack_from(data, _MAGIC_LEN), head
 
 
 def entry_key_fields(data: bytes) -> tuple[str, bytes]:
@@ -42,10 +69,7 @@ def entry_key_fields(data: bytes) -> tuple[str, bytes]:
     The verifier's snapshot needs only these two of every entry; slicing them out by the
     length table is several times faster than a full decode (measured on 5,000 entries).
     """
-    head = len(MAGIC) + _LENGTHS.size
-    if not data.startswith(MAGIC) or len(data) < head:
-        raise LedgerError("ledger entry is not a pacsguard-entry/1 encoding")
-    lengths = _LENGTHS.unpack_from(data, len(MAGIC))
+    _, lengths, head = _layout(data)
     if head + sum(lengths) != len(data):
         raise LedgerError("ledger entry lengths do not add up to its size")
     start = head + sum(lengths[:_UID])
@@ -55,7 +79,9 @@ def entry_key_fields(data: bytes) -> tuple[str, bytes]:
     except UnicodeDecodeError:
         raise LedgerError("ledger entry's SOP Instance UID is not UTF-8") from None
     return uid, data[sha_start : sha_start + lengths[_FILE_SHA]]
-KINDS = ("record", "supersede")
+
+
+_LENGTHS_V2 = _LENGTHS[MAGIC]
 
 
 @dataclass(frozen=True)
@@ -69,9 +95,13 @@ class LedgerEntry:
     reason: str = ""
 
     def encode(self) -> bytes:
+        """Version 2 bytes; a version-1 fingerprint cannot be re-encoded (entries are
+        written once, and only by this version)."""
         fp = self.fingerprint
+        if fp.version != 2:
+            raise LedgerError(f"cannot encode a version {fp.version} fingerprint as a new entry")
         eq = fp.equipment
-        # order must match FIELDS; written out flat because append speed depends on it
+        # order must match FIELDS_V2; written out flat because append speed depends on it
         values = (
             self.kind.encode(), fp.sop_class_uid.encode(), fp.sop_instance_uid.encode(),
             fp.study_instance_uid.encode(), fp.series_instance_uid.encode(),
@@ -82,22 +112,18 @@ class LedgerEntry:
             eq.serial_number.encode(), eq.station_name.encode(), eq.institution.encode(),
             eq.modality.encode(), self.recorded_at.encode(),
             b"" if self.supersedes is None else str(self.supersedes).encode(),
-            self.reason.encode(),
+            self.reason.encode(), fp.nested_sha256 or b"", fp.nested_decoded_sha256 or b"",
+            fp.photometric_interpretation.encode(), fp.planar_configuration.encode(),
+            fp.lossy_image_compression.encode(),
+            "\n".join(fp.vr_deviations).encode(),
         )
-        return MAGIC + _LENGTHS.pack(*map(len, values)) + b"".join(values)
+        return MAGIC + _LENGTHS_V2.pack(*map(len, values)) + b"".join(values)
 
     @classmethod
     def decode(cls, data: bytes) -> LedgerEntry:
-        if not data.startswith(MAGIC):
-            raise LedgerError("ledger entry has an unknown encoding version (expected "
-                              "pacsguard-entry/1)")
-        head = len(MAGIC) + _LENGTHS.size
-        if len(data) < head:
-            raise LedgerError("ledger entry is truncated inside its length table")
-        lengths = _LENGTHS.unpack_from(data, len(MAGIC))
-        pos = head
+        magic, lengths, pos = _layout(data)
         raw: dict[str, bytes] = {}
-        for name, n in zip(FIELDS, lengths, strict=True):
+        for name, n in zip(_FIELDS[magic], lengths, strict=True):
             if pos + n > len(data):
                 raise LedgerError(f"ledger entry field {name!r} runs past the end")
             raw[name] = data[pos : pos + n]
@@ -109,7 +135,7 @@ class LedgerEntry:
             kind = s["kind"]
             if kind not in KINDS:
                 raise ValueError(f"unknown kind {kind!r}")
-            for name in _BYTES_FIELDS:
+            for name in _BYTES_FIELDS & raw.keys():
                 if len(raw[name]) not in (0, 32):
                     raise ValueError(f"{name} is {len(raw[name])} bytes, not 32")
             fp = Fingerprint(
@@ -134,6 +160,13 @@ class LedgerEntry:
                     institution=s["institution"],
                     modality=s["modality"],
                 ),
+                version=1 if magic == MAGIC_V1 else 2,
+                nested_sha256=raw.get("nested_sha256") or None,
+                nested_decoded_sha256=raw.get("nested_decoded_sha256") or None,
+                photometric_interpretation=s.get("photometric_interpretation", ""),
+                planar_configuration=s.get("planar_configuration", ""),
+                lossy_image_compression=s.get("lossy_image_compression", ""),
+                vr_deviations=tuple(v for v in s.get("vr_deviations", "").split("\n") if v),
             )
             return cls(
                 fingerprint=fp,

@@ -9,13 +9,22 @@ the inventory.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacsguard.dicom.walker import WalkResult, walk
+from pacsguard.dicom.walker import (
+    FINGERPRINT_VERSION,
+    LOSSY_IMAGE_COMPRESSION,
+    NATIVE_SYNTAXES,
+    PHOTOMETRIC_INTERPRETATION,
+    PLANAR_CONFIGURATION,
+    WalkResult,
+    walk,
+)
 from pacsguard.errors import DicomReadError
 from pacsguard.integrity.profile import CLINICAL_TAGS, DEFAULT_PROFILE, HeaderProfile
 
@@ -57,6 +66,34 @@ class Fingerprint:
     #: keyed 8-byte digest per clinical attribute present, (tag, digest) sorted by tag; lets the
     #: verifier name *which* attribute changed without storing patient data (docs/fingerprint.md)
     clinical_attrs: tuple[tuple[int, bytes], ...] = ()
+    #: fingerprint version: 2 since entries ``pacsguard-entry/2``; 1 for older entries, whose
+    #: header digest includes nested pixel data and the codec attributes below
+    version: int = FINGERPRINT_VERSION
+    #: version 2: pixel data inside items (icons), stored and canonical decoded digests
+    nested_sha256: bytes | None = None
+    nested_decoded_sha256: bytes | None = None
+    #: version 2: the codec attributes compared by rule, not digest: Photometric
+    #: Interpretation (0028,0004), Planar Configuration (0028,0006) as a decimal number and
+    #: Lossy Image Compression (0028,2110); "" when absent
+    photometric_interpretation: str = ""
+    planar_configuration: str = ""
+    lossy_image_compression: str = ""
+    #: version 2: public elements whose explicit VR reads the value otherwise than the
+    #: dictionary does, "path:VR" in file order (docs/fingerprint.md, "Value representations")
+    vr_deviations: tuple[str, ...] = ()
+
+    @property
+    def has_pixels(self) -> bool:
+        return self.pixel_sha256 is not None
+
+    @property
+    def compressed(self) -> bool:
+        """Pixel data stored in an encapsulated (compressed) transfer syntax."""
+        return self.has_pixels and self.transfer_syntax not in NATIVE_SYNTAXES
+
+    @property
+    def explicit_vr(self) -> bool:
+        return self.transfer_syntax != "1.2.840.10008.1.2"
 
 
 def _clean(value: bytes) -> bytes:
@@ -125,6 +162,7 @@ def from_walk(r: WalkResult, name: str, profile: HeaderProfile,
     if not sop_instance:
         raise DicomReadError(f"{name}: no SOP Instance UID (0008,0018); not a storable instance")
     versions = tuple(v for v in _text(kept.get(0x00181020)).split("\\") if v.strip())
+    planar = kept.get(PLANAR_CONFIGURATION, b"")
     return Fingerprint(
         sop_class_uid=_text(kept.get(0x00080016)) or r.meta_sop_class_uid,
         sop_instance_uid=sop_instance,
@@ -148,6 +186,13 @@ def from_walk(r: WalkResult, name: str, profile: HeaderProfile,
             modality=_text(kept.get(0x00080060)).strip(),
         ),
         clinical_attrs=clinical_attr_digests(r.clinical, attr_key) if attr_key else (),
+        nested_sha256=r.nested_sha256,
+        nested_decoded_sha256=r.nested_decoded_sha256,
+        photometric_interpretation=_text(kept.get(PHOTOMETRIC_INTERPRETATION)).strip(),
+        planar_configuration=str(struct.unpack_from("<H", planar)[0]) if len(planar) >= 2
+        else "",
+        lossy_image_compression=_text(kept.get(LOSSY_IMAGE_COMPRESSION)).strip(),
+        vr_deviations=tuple(r.vr_deviations),
     )
 
 
@@ -175,3 +220,41 @@ def fingerprint_bytes(data: bytes, name: str, profile: HeaderProfile = DEFAULT_P
     same digests as :func:`fingerprint_file` over the same bytes."""
     r = walk(io.BytesIO(data), name, profile.tags, _CLINICAL)
     return from_walk(r, name, profile, attr_key)
+
+
+def legacy_header_digest(source: Path | bytes, profile: HeaderProfile) -> bytes:
+    """The header digest as fingerprint version 1 defined it, for entries recorded then."""
+    name = str(source) if isinstance(source, Path) else "<received>"
+    if isinstance(source, bytes):
+        return walk(io.BytesIO(source), name, profile.tags, _CLINICAL, version=1).header_sha256
+    with open(source, "rb") as f:
+        return walk(f, name, profile.tags, _CLINICAL, version=1).header_sha256
+
+
+def complete_decoded(fp: Fingerprint, source: Path | bytes,
+                     profile: HeaderProfile) -> tuple[Fingerprint, str]:
+    """Add the decoded digests the walk could not compute (compressed pixel data, icons, native
+    layouts without a canonical form of their own), decoding with pydicom.
+
+    What ``record`` and the gateway store by default, so that a later lossless transcode by the
+    archive is provable (docs/fingerprint.md, "Transcoding"). Returns the fingerprint and a note:
+    empty, or why some pixel data could not be decoded (the instance is still recorded; a later
+    change of its transfer syntax then cannot be proven lossless).
+    """
+    from pacsguard.dicom.pixels import decoded_digest_of_file, decoded_nested_digest
+
+    name = str(source) if isinstance(source, Path) else "<received>"
+    notes: list[str] = []
+    if fp.has_pixels and fp.decoded_pixel_sha256 is None:
+        try:
+            fp = dataclasses.replace(fp, decoded_pixel_sha256=decoded_digest_of_file(source,
+                                                                                      name))
+        except DicomReadError as exc:
+            notes.append(str(exc))
+    if fp.nested_sha256 is not None and fp.nested_decoded_sha256 is None:
+        try:
+            fp = dataclasses.replace(fp, nested_decoded_sha256=decoded_nested_digest(
+                source, profile.tags, name))
+        except DicomReadError as exc:
+            notes.append(str(exc))
+    return fp, "; ".join(notes)

@@ -58,6 +58,12 @@ DEFAULT_REWRITABLE: tuple[Rewritable, ...] = (
         "PS3.3 C.12.1: set when an instance is written to media (CD/DVD export).",
     ),
     Rewritable(
+        0x00082111,
+        "DerivationDescription",
+        "PS3.3 C.7.6.1.1.3: free text that compressors (dcmtk, dcm4che) write or extend to "
+        "describe a compression they applied; the pixel comparison judges the compression.",
+    ),
+    Rewritable(
         0xFFFAFFFA,
         "DigitalSignaturesSequence",
         "PS3.15 §C: signatures added by archives sign the content, they do not change it.",

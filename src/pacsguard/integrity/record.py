@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from pacsguard.dicom.pixels import decoded_digest_of_file
-from pacsguard.dicom.walker import NATIVE_SYNTAXES
 from pacsguard.errors import DicomReadError, LedgerError
 from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.files import default_workers, iter_file_paths, parallel_map
-from pacsguard.integrity.fingerprint import Fingerprint, fingerprint_file
+from pacsguard.integrity.fingerprint import Fingerprint, complete_decoded, fingerprint_file
 from pacsguard.integrity.ledger import (
     Ledger,
     PendingEntry,
@@ -62,6 +60,7 @@ def _init_worker(profile: HeaderProfile, attr_key: bytes | None, decode: bool) -
 
 
 def _fingerprint_chunk(paths: list[str]) -> list[tuple[str, Fingerprint | None, str, int]]:
+    """(path, fingerprint or None, error or note, size) per file."""
     profile = _W["profile"]
     attr_key = _W["attr_key"]
     assert isinstance(profile, HeaderProfile)
@@ -71,10 +70,10 @@ def _fingerprint_chunk(paths: list[str]) -> list[tuple[str, Fingerprint | None, 
         path = Path(p)
         try:
             fp = fingerprint_file(path, profile, attr_key)
-            if (_W["decode"] and fp.decoded_pixel_sha256 is None and fp.pixel_sha256
-                    and fp.transfer_syntax not in NATIVE_SYNTAXES):
-                fp = dataclasses.replace(fp, decoded_pixel_sha256=decoded_digest_of_file(path))
-            out.append((p, fp, "", fp.file_size))
+            note = ""
+            if _W["decode"]:
+                fp, note = complete_decoded(fp, path, profile)
+            out.append((p, fp, note, fp.file_size))
         except DicomReadError as exc:
             size = path.stat().st_size if path.exists() else 0
             out.append((p, None, str(exc), size))
@@ -83,7 +82,7 @@ def _fingerprint_chunk(paths: list[str]) -> list[tuple[str, Fingerprint | None, 
 
 def record(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
            roots: Iterable[Path], *, accept_changes: bool = False, reason: str = "",
-           workers: int | None = None, decode_compressed: bool = False,
+           workers: int | None = None, decode: bool = True,
            batch: int = 5000, flush_seconds: float = 2.0) -> Iterator[RecordResult]:
     """Record every file under ``roots``; yield one result per file, in walk order."""
     if accept_changes and not reason.strip():
@@ -92,7 +91,7 @@ def record(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     paths = iter_file_paths(roots)
     results = parallel_map(_fingerprint_chunk, paths, workers, chunk=32,
                            initializer=_init_worker,
-                           initargs=(profile, attr_key, decode_compressed))
+                           initargs=(profile, attr_key, decode))
     # Big batches make appends cheaper (each commit rewrites the UID index pages it touched:
     # 17,500 entries/s in batches of 1,000 against 24,000/s in batches of 5,000, measured);
     # the time limit bounds how much work an interruption can lose when files come slowly.
@@ -103,13 +102,14 @@ def record(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
             started = time.monotonic()
         pending.append(item)
         if len(pending) >= batch or time.monotonic() - started >= flush_seconds:
-            yield from _commit(ledger, pending, accept_changes, reason)
+            yield from _commit(ledger, profile, pending, accept_changes, reason)
             pending = []
     if pending:
-        yield from _commit(ledger, pending, accept_changes, reason)
+        yield from _commit(ledger, profile, pending, accept_changes, reason)
 
 
-def _commit(ledger: Ledger, items: list[tuple[str, Fingerprint | None, str, int]],
+def _commit(ledger: Ledger, profile: HeaderProfile,
+            items: list[tuple[str, Fingerprint | None, str, int]],
             accept_changes: bool, reason: str) -> list[RecordResult]:
     uids = [fp.sop_instance_uid for _, fp, _, _ in items if fp is not None]
     current = ledger.current(uids)
@@ -132,7 +132,7 @@ def _commit(ledger: Ledger, items: list[tuple[str, Fingerprint | None, str, int]
                      str(st.leaf_index))
         attrs = pack_clinical_attrs(fp.clinical_attrs)
         if prior is not None:
-            status, detail = compare(prior[0], prior[1], fp, Path(path))
+            status, detail = compare(prior[0], prior[1], fp, Path(path), profile)
             if status is Status.INTACT:
                 out.append(RecordResult(Outcome.UNCHANGED, path, size, uid, detail))
                 continue
@@ -159,8 +159,9 @@ def _commit(ledger: Ledger, items: list[tuple[str, Fingerprint | None, str, int]
         slots.append(len(out))
         out.append(RecordResult(Outcome.SUPERSEDED if supersedes is not None
                                 else Outcome.RECORDED, path, size, uid,
-                                f"supersedes leaf {supersedes}" if supersedes is not None
-                                else ""))
+                                "; ".join(x for x in (
+                                    f"supersedes leaf {supersedes}" if supersedes is not None
+                                    else "", error) if x)))
         batch_seen[uid] = (fp, dict(fp.clinical_attrs), "pending")
     indexes = ledger.append(to_append)
     for slot, idx in zip(slots, indexes, strict=True):

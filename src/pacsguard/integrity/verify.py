@@ -222,7 +222,8 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
                               "the recorded fingerprint cannot be trusted")
         else:
             recorded = LedgerEntry.decode(bytes(row[1])).fingerprint
-            status, detail = compare(recorded, unpack_clinical_attrs(row[2]), fp, Path(path))
+            status, detail = compare(recorded, unpack_clinical_attrs(row[2]), fp, Path(path),
+                                     profile)
         db.execute("INSERT INTO seen VALUES (?,?,?,?)", (uid, path, fp.file_sha256, status.value))
         if status is not Status.INTACT or detail:
             scratch.add_finding(Finding(status, uid, path, detail))
