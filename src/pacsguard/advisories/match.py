@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
-from pacsguard.advisories.modalities import Family, modality_family
+from pacsguard.advisories.modalities import Family, folded, modality_family
 from pacsguard.advisories.model import AFFECTED, FIXED, NOT_AFFECTED
 from pacsguard.advisories.store import StoredProduct
 from pacsguard.advisories.vendors import vendor_key, vendors_match
@@ -170,6 +170,7 @@ def _words(text: str, drop: frozenset[str] = frozenset()) -> tuple[str, ...]:
 
 _vendor_key = lru_cache(maxsize=8192)(vendor_key)
 _vendors_match = lru_cache(maxsize=65536)(vendors_match)
+_folded = lru_cache(maxsize=65536)(folded)
 
 
 @lru_cache(maxsize=4096)
@@ -214,11 +215,6 @@ def product_fits(product: str, vendor: str, model: str) -> str | None:
             or all(any(mw == pw or _near(pw, mw) for pw in p) for mw in m)):
         return "review"
     return None
-
-
-@lru_cache(maxsize=65536)
-def _folded(text: str) -> str:
-    return " ".join(text.split()).casefold()
 
 
 def _version_verdict(p: StoredProduct, versions: Sequence[str]) -> tuple[bool | None, str]:

@@ -94,7 +94,8 @@ class Family:
         return " or ".join(self.names)
 
 
-def _fold(text: str) -> str:
+def folded(text: str) -> str:
+    """Text as names and versions are compared: NFKC, case-folded, single spaces, trimmed."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
@@ -103,7 +104,7 @@ def modality_family(product: str, vendor_words: frozenset[str] = frozenset()) ->
     """The family a product name names, or None when it names anything besides modalities
     and qualifiers (module docstring). ``vendor_words``: the vendor's own name, case-folded,
     which a name may repeat ("Siemens PET/CT Systems")."""
-    text = _fold(product)
+    text = folded(product)
     if _EXCLUSION.search(text):
         return None
     for w in vendor_words:  # first, so a vendor called "DR Systems" names no modality
