@@ -14,6 +14,8 @@ from pacsguard.demo.scenario import PATIENTS, _ct_slice
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "pacsguard" / "demo" / "samples"
 CSAF = Path(__file__).resolve().parent / "data" / "csaf" / "cisa-icsma"
+#: CISA advisories the 138 of ``CSAF`` lack (tests/data/csaf/PROVENANCE.md)
+CSAF_LATER = CSAF.parent / "cisa-icsma-later"
 
 
 @dataclass(frozen=True)

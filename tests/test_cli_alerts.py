@@ -66,6 +66,36 @@ def test_alerts_match_says_what_hits_which_machine_and_why(site: Path) -> None:
     assert "ICSMA-21-187-01" in table.output and "affected" in table.output
 
 
+def test_alerts_match_lists_the_machines_it_considered_and_did_not_match_with_why(
+        site: Path) -> None:
+    """Issue #10 item 5: the vendor's other machines are listed per advisory with the
+    reason, so "not relevant" never looks like "could not decide" or like silence."""
+    r = run(site, "alerts", "match", "--format", "json")
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    iscv = [m for m in rows if m["tracking_id"] == "ICSMA-21-187-01"
+            and "ISCV-1" in m["machine"]]
+    assert [m["status"] for m in iscv] == ["not matched"]
+    assert iscv[0]["misses"] == ["different product line"]
+    assert iscv[0]["reasons"] == ["different product line: Philips 'Vue PACS', 'Vue Motion', "
+                                  "'Vue MyVue' and 1 more do not name model "
+                                  "'IntelliSpace Cardiovascular'"]
+    seen: dict[tuple[str, int], str] = {}
+    for m in rows:  # one row per advisory and machine: a verdict or "not matched", never both
+        assert seen.setdefault((m["tracking_id"], m["machine_id"]), m["status"]) == m["status"]
+    only = run(site, "alerts", "match", "--status", "not matched", "--format", "json")
+    assert {json.loads(x)["status"] for x in only.stdout.splitlines()} == {"not matched"}
+
+    table = CliRunner().invoke(app, ["alerts", "match", "--data-dir", str(site)],
+                               env={"COLUMNS": "80"})
+    assert table.exit_code == 0, table.output
+    assert "machines of named vendors considered and not matched" in table.output
+    line = next(x for x in table.output.splitlines() if "ICSMA-21-187-01" in x
+                and "different product line" in x)
+    assert "│ 7 " in line and "7 different product line" in line
+    assert max(len(x) for x in table.output.splitlines()) <= 80
+    assert "not matched" in table.output.splitlines()[-1]
+
+
 def test_alerts_list_shows_the_current_revision_of_each(site: Path) -> None:
     r = run(site, "alerts", "list", "--format", "json")
     rows = [json.loads(x) for x in r.stdout.splitlines()]

@@ -11,26 +11,36 @@ For each product of each current advisory and each machine of the same vendor:
    a platform ("SPECT Workplaces/Symbia.net Windows XP-Based"), or words that agree only up
    to a spelling slip ("Millenium MG" in a CISA advisory,
    "MILLENNIUM MG" in GE's images), cannot be decided by words alone: ``needs review``.
+   A product name made only of a modality and qualifiers ("MRI 1.5T", "Siemens PET/CT
+   Systems"; ``modalities.modality_family``) is a *family*: it is not compared with the model
+   but with the modalities of the machine's images, and it gives at most ``needs review``.
 2. **Version.** The advisory's version text, parsed once at import (``versions.parse_range``),
-   against the comparable version tokens of the machine's Software Versions. A range that could
-   not be parsed with confidence, or a machine with no comparable version, gives ``needs
-   review``; never a guess.
+   against the comparable version tokens of the machine's Software Versions. A Software
+   Versions value equal to the version text (trimmed, case-folded) is in it, whether or not the
+   text parses. A range that could not be parsed with confidence, or a machine with no
+   comparable version, gives ``needs review``; never a guess.
 3. **Status.** In range of an affected product: ``affected``. In range of a fixed product:
    ``fixed``. In range of a known-not-affected product: ``not affected``. Out of every affected
    range of a product that matched: ``not affected``. For one advisory and one machine the
    strongest wins: affected, then fixed, then needs review, then not affected.
 
-Every result says why: which product and range matched which model and version.
+Every result says why: which product and range matched which model and version. And every
+machine of a vendor an advisory names that none of its products matched is *considered and
+not matched*, with the reason (different product line, modality differs, version outside the
+named ranges): "not relevant" never looks like "could not decide" (``needs review``), nor like
+silence.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
+from pacsguard.advisories.modalities import Family, folded, modality_family
 from pacsguard.advisories.model import AFFECTED, FIXED, NOT_AFFECTED
 from pacsguard.advisories.store import StoredProduct
 from pacsguard.advisories.vendors import vendor_key, vendors_match
@@ -44,6 +54,17 @@ class MatchStatus(StrEnum):
     NEEDS_REVIEW = "needs review"
     NOT_AFFECTED = "not affected"
 
+
+class Miss(StrEnum):
+    """Why a machine of a vendor an advisory names is not matched by any of its products."""
+
+    PRODUCT_LINE = "different product line"
+    MODALITY = "modality differs"
+    VERSION = "version outside the named ranges"
+
+
+#: The status a considered-and-not-matched machine shows beside the match statuses
+NOT_MATCHED = "not matched"
 
 _RANK = {MatchStatus.AFFECTED: 0, MatchStatus.FIXED: 1, MatchStatus.NEEDS_REVIEW: 2,
          MatchStatus.NOT_AFFECTED: 3}
@@ -84,6 +105,39 @@ class Match:
     fixes: tuple[str, ...] = ()  # the versions the advisory names as fixed, in words
 
 
+@dataclass(frozen=True)
+class Considered:
+    """A machine of a vendor the advisory names that none of its products matched: not
+    relevant, and why."""
+
+    tracking_id: str
+    revision: str
+    title: str
+    published: str
+    machine_id: int
+    machine: str
+    misses: tuple[Miss, ...]  # the kinds of reason, most specific first
+    reasons: tuple[str, ...]  # one sentence per kind
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    """Every (advisory, machine) result, and the machines considered and not matched."""
+
+    matches: list[Match]
+    considered: list[Considered]
+
+    def not_matched_by_advisory(self) -> list[tuple[str, int, dict[Miss, int]]]:
+        """(advisory, machines considered and not matched, how many for each kind of reason
+        (a machine's first)), by advisory."""
+        out: dict[str, tuple[list[int], dict[Miss, int]]] = {}
+        for c in self.considered:
+            ids, kinds = out.setdefault(c.tracking_id, ([], {}))
+            ids.append(c.machine_id)
+            kinds[c.misses[0]] = kinds.get(c.misses[0], 0) + 1
+        return [(tid, len(ids), kinds) for tid, (ids, kinds) in sorted(out.items())]
+
+
 @dataclass
 class _Acc:
     status: MatchStatus
@@ -116,6 +170,7 @@ def _words(text: str, drop: frozenset[str] = frozenset()) -> tuple[str, ...]:
 
 _vendor_key = lru_cache(maxsize=8192)(vendor_key)
 _vendors_match = lru_cache(maxsize=65536)(vendors_match)
+_folded = lru_cache(maxsize=65536)(folded)
 
 
 @lru_cache(maxsize=4096)
@@ -167,6 +222,10 @@ def _version_verdict(p: StoredProduct, versions: Sequence[str]) -> tuple[bool | 
     if p.range_status in ("all", "none"):
         what = "all versions" if p.range_status == "all" else "no version named"
         return True, f"advisory covers {what} ({p.version_text or 'no version text'})"
+    text = _folded(p.version_text or "")
+    same = next((v for v in versions if text and _folded(v) == text), None)
+    if same is not None:  # the very text the advisory gives, range or not
+        return True, f"version {same!r} is the advisory's version text {p.version_text!r}"
     if p.range_status == "review" or p.vers is None:
         return None, f"version text {p.version_text!r} needs review: {p.range_reason}"
     candidates = version_candidates(versions)
@@ -183,11 +242,40 @@ def _version_verdict(p: StoredProduct, versions: Sequence[str]) -> tuple[bool | 
     return None, f"version {candidates[0]} cannot be compared with {p.version_text!r}"
 
 
-def _judge(p: StoredProduct, model: str, versions: tuple[str, ...],
-           ) -> tuple[MatchStatus, str] | None:
-    fit = product_fits(p.product, p.vendor or p.vendor_raw, model)
-    if fit is None:
-        return None
+def _family_of(p: StoredProduct) -> Family | None:
+    return modality_family(p.product, _vendor_words(p.vendor or p.vendor_raw))
+
+
+def _judge_family(p: StoredProduct, family: Family, model: str, modalities: tuple[str, ...],
+                  versions: tuple[str, ...]) -> tuple[MatchStatus | None, str]:
+    """A family product name against a machine of one of its modalities (or of none known):
+    the version range applies, and the answer is at most ``needs review``."""
+    kind = family.describe()
+    if modalities:
+        seen = f"model {model!r} is one by its images ({'/'.join(modalities)})"
+    else:
+        seen = f"no image of model {model!r} says its modality, so whether it is one is unknown"
+    inside, vwhy = _version_verdict(p, versions)
+    why = (f"{p.vendor_raw} {p.product!r} names a family of {kind} machines, not a model; "
+           f"{seen}; {vwhy}")
+    if family.field_strengths:
+        why += (f"; the inventory does not record field strength "
+                f"({', '.join(family.field_strengths)})")
+    if family.platform:
+        why += "; the product name limits it to a platform (operating system) the images do " \
+               "not show"
+    if inside is False:
+        return (MatchStatus.NOT_AFFECTED if p.status in AFFECTED else None), why
+    if p.status in NOT_AFFECTED and inside:
+        return MatchStatus.NOT_AFFECTED, why
+    return MatchStatus.NEEDS_REVIEW, f"{why}: needs review, a family is not a model"
+
+
+def _judge(p: StoredProduct, fit: str, model: str, versions: tuple[str, ...],
+           ) -> tuple[MatchStatus | None, str]:
+    """A product whose name fits the model ('match' or 'review') against one machine's
+    versions: the status, or None when the product says nothing about them (out of a fixed or
+    not-affected range), and why."""
     why = f"{p.vendor_raw} {p.product!r} ~ model {model!r}"
     if fit == "review":
         note = _qualifier(p.product) or "the names agree only up to a spelling difference"
@@ -199,7 +287,7 @@ def _judge(p: StoredProduct, model: str, versions: tuple[str, ...],
     if p.status in AFFECTED:
         return (MatchStatus.AFFECTED if inside else MatchStatus.NOT_AFFECTED), why
     if not inside:
-        return None  # out of a fixed or not-affected range says nothing
+        return None, why  # out of a fixed or not-affected range says nothing
     if p.status in FIXED:
         return MatchStatus.FIXED, why
     if p.status in NOT_AFFECTED:
@@ -233,38 +321,102 @@ def _add(acc: _Acc, p: StoredProduct, status: MatchStatus, why: str) -> None:
             acc.fixes.append(hint)
 
 
+#: Machines alike for matching: model and the modalities of their images
+_Group = tuple[str, tuple[str, ...]]
+
+
+@dataclass
+class _Missed:
+    """Why one group of machines (vendor, model, modalities) was not matched by an advisory's
+    products: product names by kind (each once, in advisory order), and per software versions
+    the out-of-range reasons."""
+
+    vendor: str
+    product_line: dict[str, None] = field(default_factory=dict)
+    modality: dict[str, dict[str, None]] = field(default_factory=dict)  # family -> names
+    versions: dict[tuple[str, ...], dict[str, None]] = field(default_factory=dict)
+
+    def reasons(self, model: str, modalities: tuple[str, ...],
+                ) -> tuple[tuple[Miss, ...], tuple[str, ...]]:
+        """The kinds and sentences that hold for every software version of the group."""
+        misses, reasons = [], []
+        if self.modality:
+            misses.append(Miss.MODALITY)
+            reasons.append(f"{Miss.MODALITY}: " + "; ".join(
+                f"{_names(names)} name{'s' if len(names) == 1 else ''} a family of {kind} "
+                f"machines" for kind, names in self.modality.items())
+                + f", and the images of model {model!r} are {'/'.join(modalities)}")
+        if self.product_line:
+            misses.append(Miss.PRODUCT_LINE)
+            reasons.append(f"{Miss.PRODUCT_LINE}: {self.vendor} {_names(self.product_line)} "
+                           f"do{'es' if len(self.product_line) == 1 else ''} not name model "
+                           f"{model!r}")
+        return tuple(misses), tuple(reasons)
+
+
+def _names(products: dict[str, None], limit: int = 3) -> str:
+    shown = ", ".join(repr(n) for n in itertools.islice(products, limit))
+    return shown + (f" and {len(products) - limit} more" if len(products) > limit else "")
+
+
+def match_report(products: Iterable[StoredProduct], machines: Sequence[Machine]) -> MatchReport:
+    """Every (advisory, machine) pair the advisories say something about, and every machine of
+    a vendor an advisory names that none of its products matched, with the reason."""
+    return _match(products, machines, with_considered=True)
+
+
 def match(products: Iterable[StoredProduct], machines: Sequence[Machine]) -> list[Match]:
     """Every (advisory, machine) pair the advisories say something about."""
-    # Machines grouped by vendor, model and software versions: a product's name is compared
-    # once per model and its range once per version, not once per machine (measured: 3.3 s
-    # down to well under 1 s for 138 advisories x 5,000 machines).
-    groups: dict[str, dict[str, dict[tuple[str, ...], list[Machine]]]] = {}
+    return _match(products, machines, with_considered=False).matches
+
+
+def _match(products: Iterable[StoredProduct], machines: Sequence[Machine],
+           with_considered: bool) -> MatchReport:
+    # Machines grouped by vendor, model, modalities and software versions: a product's name is
+    # compared once per model and its range once per version, not once per machine (measured:
+    # 3.3 s down to well under 1 s for 138 advisories x 5,000 machines).
+    groups: dict[str, dict[_Group, dict[tuple[str, ...], list[Machine]]]] = {}
     names: dict[str, str] = {}
     for m in machines:
         key = _vendor_key(m.manufacturer or m.vendor)
         names.setdefault(key, m.manufacturer or m.vendor)
-        (groups.setdefault(key, {}).setdefault(m.model, {})
+        (groups.setdefault(key, {}).setdefault((m.model, m.modalities), {})
          .setdefault(m.software_versions, []).append(m))
     vendor_hits: dict[str, list[str]] = {}
     results: dict[tuple[str, int], _Acc] = {}
     meta: dict[str, tuple[str, str, str]] = {}
+    missed: dict[tuple[str, str, _Group], _Missed] = {}
     for p in products:
         vendor = p.vendor_raw or p.vendor
         keys = vendor_hits.get(vendor)
         if keys is None:
             keys = vendor_hits[vendor] = [k for k in groups if _vendors_match(vendor, names[k])]
+        if not keys:
+            continue
+        meta.setdefault(p.tracking_id, (p.revision, p.title, p.published))
+        family = _family_of(p)
         for key in keys:
-            for model, by_versions in groups[key].items():
-                if product_fits(p.product, p.vendor or p.vendor_raw, model) is None:
+            for group, by_versions in groups[key].items():
+                model, modalities = group
+                fit = None if family else product_fits(p.product, p.vendor or p.vendor_raw,
+                                                       model)
+                if family is None and fit is None:
+                    _missed(missed, p, key, group).product_line[p.product] = None
+                    continue
+                if family and modalities and family.codes.isdisjoint(modalities):
+                    (_missed(missed, p, key, group).modality
+                     .setdefault(family.describe(), {})[p.product]) = None
                     continue
                 for versions, members in by_versions.items():
-                    judged = _judge(p, model, versions)
-                    if judged is None:
+                    status, why = (_judge_family(p, family, model, modalities, versions)
+                                   if family else _judge(p, fit or "", model, versions))
+                    if status is None:
+                        (_missed(missed, p, key, group).versions
+                         .setdefault(versions, {})[f"[{p.product_id} {p.status}] {why}"]) = None
                         continue
-                    meta[p.tracking_id] = (p.revision, p.title, p.published)
                     for m in members:
-                        _add(results.setdefault((p.tracking_id, m.id), _Acc(judged[0])), p,
-                             *judged)
+                        _add(results.setdefault((p.tracking_id, m.id), _Acc(status)), p,
+                             status, why)
     by_id = {m.id: m for m in machines}
     out = []
     for (tid, mid), acc in results.items():
@@ -273,4 +425,28 @@ def match(products: Iterable[StoredProduct], machines: Sequence[Machine]) -> lis
                          tuple(sorted(acc.cves)), acc.cvss, tuple(acc.remediations),
                          tuple(acc.reasons), tuple(acc.fixes)))
     out.sort(key=lambda x: (_RANK[x.status], -(x.cvss or 0.0), x.tracking_id, x.machine))
-    return out
+    considered: list[Considered] = []
+    for (tid, key, group), notes in missed.items() if with_considered else ():
+        revision, title, published = meta[tid]
+        kinds, reasons = notes.reasons(*group)
+        for versions, members in groups[key][group].items():
+            if out_of_range := notes.versions.get(versions):
+                vkinds = (Miss.VERSION, *kinds)
+                vreasons = (f"{Miss.VERSION}: " + "; ".join(out_of_range), *reasons)
+            elif not kinds:
+                continue  # every product that missed this group missed other versions only
+            else:
+                vkinds, vreasons = kinds, reasons
+            considered.extend(
+                Considered(tid, revision, title, published, m.id, m.label, vkinds, vreasons)
+                for m in members if (tid, m.id) not in results)
+    considered.sort(key=lambda c: (c.tracking_id, c.machine))
+    return MatchReport(out, considered)
+
+
+def _missed(missed: dict[tuple[str, str, _Group], _Missed], p: StoredProduct, key: str,
+            group: _Group) -> _Missed:
+    found = missed.get((p.tracking_id, key, group))
+    if found is None:
+        found = missed[(p.tracking_id, key, group)] = _Missed(p.vendor_raw or p.vendor)
+    return found

@@ -100,37 +100,47 @@ def match_cmd(
     output_format: Format = "table",
     status: Annotated[list[str] | None, typer.Option(
         help="Only these statuses (repeatable): affected, fixed, 'needs review', "
-        "'not affected'.")] = None,
+        "'not affected', 'not matched'.")] = None,
     no_sync: NoSync = False,
 ) -> None:
     """Every advisory x machine result: affected, fixed, needs review or not affected, with
-    the CVEs, the highest CVSS v3 score, the vendor's remediation and why it matched."""
-    from pacsguard.advisories.match import MatchStatus, match
+    the CVEs, the highest CVSS v3 score, the vendor's remediation and why it matched; and the
+    machines of each named vendor that were considered and not matched, with the reason."""
+    from pacsguard.advisories.match import NOT_MATCHED, MatchStatus, match_report
     from pacsguard.advisories.store import current_products
     from pacsguard.inventory.machines import list_machines
 
     check_format(output_format)
-    wanted = set()
+    statuses = [m.value for m in MatchStatus] + [NOT_MATCHED]
     for s in status or []:
-        try:
-            wanted.add(MatchStatus(s))
-        except ValueError:
-            raise ConfigError(f"--status {s!r}: use one of "
-                              f"{', '.join(m.value for m in MatchStatus)}") from None
+        if s not in statuses:
+            raise ConfigError(f"--status {s!r}: use one of {', '.join(statuses)}")
+    wanted = set(status or statuses)
     engine = synced_engine(data_dir, no_sync)
-    found = match(current_products(engine), list_machines(engine))
-    if wanted:
-        found = [m for m in found if m.status in wanted]
+    report = match_report(current_products(engine), list_machines(engine))
+    found = [m for m in report.matches if m.status in wanted]
     rows = [dataclasses.asdict(m) | {"status": m.status.value} for m in found]
-    emit(rows, [("status", "status"), ("tracking_id", "advisory"), ("machine", "machine"),
-                ("cvss", "CVSS"), ("cves", "CVEs"), ("title", "title"),
-                ("reasons", "why"), ("remediations", "remediation"),
-                ("published", "published"), ("revision", "rev"), ("machine_id", "machine id")],
-         output_format, title=f"{len(rows)} advisory x machine results",
+    considered = report.considered if NOT_MATCHED in wanted else []
+    columns = [("status", "status"), ("tracking_id", "advisory"), ("machine", "machine"),
+               ("cvss", "CVSS"), ("cves", "CVEs"), ("title", "title"), ("reasons", "why"),
+               ("remediations", "remediation"), ("published", "published"),
+               ("revision", "rev"), ("machine_id", "machine id")]
+    if output_format != "table":  # every considered machine, one row each, with the reasons
+        rows += [dataclasses.asdict(c) | {"status": NOT_MATCHED} for c in considered]
+    emit(rows, columns, output_format, title=f"{len(found)} advisory x machine results",
          table_columns=["status", "tracking_id", "machine", "cvss", "cves", "reasons"])
-    if output_format == "table":
-        c = Counter(m.status for m in found)
-        err_console.print(", ".join(f"{c[s]} {s.value}" for s in MatchStatus), highlight=False)
+    if output_format != "table":
+        return
+    if considered:  # a count per advisory; --format json lists each machine with the reason
+        emit([{"tracking_id": tid, "count": n,
+               "why": ", ".join(f"{k} {kind}" for kind, k in kinds.items())}
+              for tid, n, kinds in report.not_matched_by_advisory()],
+             [("tracking_id", "advisory"), ("count", "machines"), ("why", "why not")],
+             "table", title=f"{len(considered)} machines of named vendors considered and not "
+             "matched (--format json: each, with the reason)")
+    counts = Counter(m.status.value for m in found) + Counter({NOT_MATCHED: len(considered)})
+    err_console.print(", ".join(f"{counts[s]} {s}" for s in statuses if s in wanted),
+                      highlight=False)
 
 
 @app.command("decide")
