@@ -367,6 +367,78 @@ def test_audit_fails_after_an_early_entry_and_all_its_tree_nodes_are_rewritten(
     assert not report.ok
 
 
+def _rewrite_entry(o: Opened, leaf: int, with_leaf_hash: bool) -> str:
+    """What an insider with database access does: change one entry's bytes in place (here its
+    manufacturer), and maybe its stored leaf hash with it; the tree nodes are left alone.
+    Returns the entry's SOP Instance UID."""
+    engine = o.raw_engine()
+    with engine.begin() as conn:
+        raw = conn.execute(select(entries.c.entry).where(entries.c.leaf_index == leaf)
+                           ).scalar_one()
+        e = LedgerEntry.decode(bytes(raw))
+        edited = dataclasses.replace(e, fingerprint=dataclasses.replace(
+            e.fingerprint, equipment=Equipment(manufacturer="NOBODY"))).encode()
+        values: dict[str, bytes] = {"entry": edited}
+        if with_leaf_hash:
+            values["leaf_hash"] = merkle.hash_leaf(edited)
+        conn.execute(update(entries).where(entries.c.leaf_index == leaf).values(**values))
+    engine.dispose()
+    return e.fingerprint.sop_instance_uid
+
+
+def audit_cli(o: Opened, note: str, tmp_path: Path) -> tuple[int, str]:
+    witness = tmp_path / "witness.checkpoint"
+    witness.write_text(note)
+    r = CliRunner().invoke(app, ["ledger", "audit", "--checkpoint", str(witness), "--data-dir",
+                                 str(o.ws.data_dir)], env={"COLUMNS": "1000"})
+    assert "Traceback" not in r.output
+    return r.exit_code, " ".join((r.stdout + r.stderr).split())
+
+
+def test_audit_fails_naming_the_entry_whose_bytes_were_rewritten_under_its_leaf_hash(
+    opened: Opened, archive: Path, tmp_path: Path
+) -> None:
+    witnessed = _record_in_two_rounds(opened, archive)
+    assert audit_cli(opened, witnessed, tmp_path)[0] == 0
+    uid = _rewrite_entry(opened, 2, with_leaf_hash=False)
+
+    with pytest.raises(ProofError, match=rf"leaf 2 \(SOP Instance UID {uid}\) no longer hashes"):
+        opened.ledger.audit(witnessed)
+    code, out = audit_cli(opened, witnessed, tmp_path)
+    assert code == 2
+    assert f"ledger REWRITTEN: the entry at leaf 2 (SOP Instance UID {uid})" in out
+    assert "OK" not in out
+
+
+def test_audit_names_the_leaves_under_the_tree_node_an_entry_rewritten_with_its_hash_breaks(
+    opened: Opened, archive: Path, tmp_path: Path
+) -> None:
+    witnessed = _record_in_two_rounds(opened, archive)
+    leaf_4 = next(opened.ledger.iter_entries(start=4))[0].key_fields[0]
+    _rewrite_entry(opened, 5, with_leaf_hash=True)
+
+    with pytest.raises(ProofError, match=rf"leaves 4–5 \(the first: SOP Instance UID "
+                       rf"{leaf_4}\)") as exc:
+        opened.ledger.audit(witnessed)
+    assert "level 1, index 2" in str(exc.value)
+    code, out = audit_cli(opened, witnessed, tmp_path)
+    assert code == 2
+    assert "ledger REWRITTEN: leaves 4–5" in out
+
+
+def test_audit_fails_when_a_leaf_row_is_deleted_from_the_middle(
+    opened: Opened, archive: Path
+) -> None:
+    witnessed = _record_in_two_rounds(opened, archive)
+    engine = opened.raw_engine()
+    with engine.begin() as conn:
+        conn.execute(delete(entries).where(entries.c.leaf_index == 3))
+    engine.dispose()
+
+    with pytest.raises(CheckpointError, match="leaf 3 is missing"):
+        opened.ledger.audit(witnessed)
+
+
 def test_audit_rejects_a_checkpoint_signed_by_another_ledger(
     opened: Opened, archive: Path, tmp_path: Path
 ) -> None:
