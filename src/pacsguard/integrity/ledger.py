@@ -17,7 +17,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +36,8 @@ from pacsguard.store.engine import advisory_lock
 from pacsguard.store.schema import checkpoints, entries
 
 _PG_LOCK_KEY = 0x70616373  # "pacs": the advisory lock that serialises appends on PostgreSQL
+
+T = TypeVar("T")
 
 
 def uid_key(uid: str) -> int:
@@ -152,8 +154,9 @@ def _gc_paused() -> Iterator[None]:
 
 def _entry_rows(items: Sequence[PendingEntry],
                 ) -> list[tuple[str, int, bytes, str | None, bytes | None, bytes]]:
-    """The ``entries`` columns after ``leaf_index`` for ``items`` (leaf hash last): built
-    before the write lock is taken, as none depends on where the entries land."""
+    """The ``entries`` columns after ``leaf_index`` for ``items`` (leaf hash last). None
+    depends on where the entries land, so ``append`` builds them before it takes the write
+    lock; ``append_decided`` can only build them under it, once ``decide`` has run."""
     hash_leaf = merkle.hash_leaf
     rows = []
     for item in items:
@@ -350,6 +353,30 @@ class Ledger:
                 "INSERT INTO merkle_nodes (level, idx, hash) "
                 f"VALUES ({mark}, {mark}, {mark})", node_rows)
         return list(range(size, size + len(rows)))
+
+    def append_decided(
+        self, uids: Sequence[str],
+        decide: Callable[[dict[str, StoredEntry]], tuple[T, Sequence[PendingEntry]]],
+    ) -> tuple[T, list[int]]:
+        """Look up the newest entries of ``uids`` and append what ``decide`` makes of them, in
+        one transaction under the writer lock; return ``decide``'s own result and the leaf
+        indexes appended.
+
+        No other writer can append for these UIDs between the look-up and the append, so two
+        runs of ``record`` over the same instances on two machines sharing a ledger cannot both
+        append a first entry for one of them (the gateway's :class:`Appender` does the same one
+        entry at a time). ``decide`` runs inside the lock: keep it to comparisons.
+        """
+        try:
+            with _gc_paused(), self.engine.begin() as conn:
+                self._lock(conn)
+                result, items = decide(self.current(uids, conn))
+                if not items:
+                    return result, []
+                return result, self._append_in(conn, _entry_rows(items))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not append to the ledger: {getattr(exc, 'orig', exc)}"
+                             ) from None
 
     def appender(self) -> Appender:
         """A held connection for many one-entry appends (the gateway: one per received
