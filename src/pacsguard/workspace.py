@@ -172,6 +172,13 @@ class Workspace:
                               ) from None
         signer = None
         if not read_only:
+            if not self.key_path.exists():
+                raise ConfigError(
+                    f"the ledger's signing key {self.key_path} is not on this machine; "
+                    "appending and signing checkpoints need it. Do that where the key is, or "
+                    "copy ledger.key (mode 0600) and attr.key from the data directory that "
+                    "made the ledger (docs/ledger.md, 'Joining a shared ledger')"
+                )
             signer = Signer(settings["origin"], load_private_key(self.key_path))
             if signer.verifier_key() != verifier.verifier_key():
                 raise ConfigError(f"{self.pub_path} does not belong to {self.key_path}")

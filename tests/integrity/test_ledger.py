@@ -6,6 +6,7 @@ database on the real PostgreSQL server that tests/conftest.py starts.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import shutil
@@ -301,6 +302,59 @@ def test_prove_of_an_unknown_uid_or_before_any_checkpoint_is_an_error(
     sign(opened)
     with pytest.raises(LedgerError, match="not in the ledger"):
         opened.ledger.prove("1.2.3.4.5.6.7.8.9")
+
+
+def prove_cli(o: Opened, *args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, ["ledger", "prove", *args, "--data-dir", str(o.ws.data_dir)],
+                           env={"COLUMNS": "1000"})
+    assert "Traceback" not in r.output
+    return r.exit_code, r.stdout, " ".join(r.stderr.split())
+
+
+def test_prove_of_an_instance_recorded_after_the_latest_checkpoint_says_so_and_sign_proves_it(
+    opened: Opened, archive: Path
+) -> None:
+    opened.record(archive / "deid-data")
+    covered = sign(opened)
+    named = by_name(opened.record(archive))
+    late = named["MR-SIEMENS-DICOM-WithOverlays.dcm"]
+    m = opened.ledger.verifier.verify(covered).tree_size
+    assert late.leaf_index is not None and late.leaf_index >= m
+
+    with pytest.raises(CheckpointError, match=rf"is recorded \(leaf {late.leaf_index}\) but "
+                       rf"not yet covered by a signed checkpoint: the latest covers {m} "
+                       "entries"):
+        opened.ledger.prove(late.sop_instance_uid)
+    code, _, err = prove_cli(opened, late.sop_instance_uid)
+    assert code == 2
+    assert f"'pacsguard ledger prove {late.sop_instance_uid} --sign'" in err
+
+    code, out, err = prove_cli(opened, late.sop_instance_uid, "--sign")
+
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["leaf_index"], doc["tree_size"]) == (late.leaf_index, opened.ledger.size())
+    assert opened.ws.checkpoint_copy.read_text() == doc["checkpoint"]
+    cp = opened.ledger.verifier.verify(doc["checkpoint"])
+    merkle.verify_inclusion(merkle.hash_leaf(base64.b64decode(doc["leaf_b64"])),
+                            doc["leaf_index"], doc["tree_size"],
+                            [bytes.fromhex(h) for h in doc["inclusion_path"]], cp.root_hash)
+
+
+def test_prove_sign_without_the_signing_key_on_this_machine_says_where_to_sign(
+    opened: Opened, archive: Path
+) -> None:
+    (first, *_) = opened.record(archive / "deid-data")
+    opened.ws.key_path.unlink()
+
+    code, out, err = prove_cli(opened, first.sop_instance_uid, "--sign")
+
+    assert (code, out) == (2, "")
+    assert f"the ledger's signing key {opened.ws.key_path} is not on this machine" in err
+    code, _, err = prove_cli(opened, first.sop_instance_uid)
+    assert code == 2
+    assert "recorded (leaf 0) but not yet covered by a signed checkpoint: the ledger has no " \
+        "signed checkpoint yet" in err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -415,26 +415,33 @@ class Ledger:
 
     # -- proofs ----------------------------------------------------------------------------
     def prove(self, sop_instance_uid: str) -> InclusionProof:
-        """Inclusion proof of the newest entry for a UID, against the latest checkpoint."""
+        """Inclusion proof of the newest entry for a UID, against the latest checkpoint.
+
+        An entry appended after the latest checkpoint (the gateway's, just after it answered
+        Success) cannot be proven yet: the error says so and how to sign a checkpoint.
+        """
         with self.engine.connect() as conn:
-            latest = self.latest_checkpoint(conn)
-            if latest is None:
-                raise CheckpointError("the ledger has no signed checkpoint yet; run "
-                                      "'pacsguard record' or 'pacsguard ledger checkpoint'")
-            cp, note = latest
             row = conn.execute(
                 select(entries.c.leaf_index, entries.c.entry)
                 .where(entries.c.uid_key == uid_key(sop_instance_uid))
                 .where(entries.c.sop_instance_uid == sop_instance_uid)
-                .where(entries.c.leaf_index < cp.tree_size)
                 .order_by(entries.c.leaf_index.desc()).limit(1)
             ).first()
             if row is None:
-                raise LedgerError(
-                    f"SOP Instance UID {sop_instance_uid} is not in the ledger up to its latest "
-                    f"checkpoint ({cp.tree_size} entries)"
-                )
+                raise LedgerError(f"SOP Instance UID {sop_instance_uid} is not in the ledger")
             idx, raw = int(row[0]), bytes(row[1])
+            latest = self.latest_checkpoint(conn)
+            if latest is None or idx >= latest[0].tree_size:
+                covers = (f"the latest covers {latest[0].tree_size} entries" if latest else
+                          "the ledger has no signed checkpoint yet")
+                raise CheckpointError(
+                    f"SOP Instance UID {sop_instance_uid} is recorded (leaf {idx}) but not yet "
+                    f"covered by a signed checkpoint: {covers}. Run 'pacsguard ledger prove "
+                    f"{sop_instance_uid} --sign' to sign one and prove it (this needs the "
+                    "ledger's signing key, ledger.key), or 'pacsguard ledger checkpoint' where "
+                    "the key is, then prove again"
+                )
+            cp, note = latest
             path = self._range_hashes(conn, merkle.inclusion_path_ranges(idx, cp.tree_size))
         proof = InclusionProof(idx, cp.tree_size, raw, tuple(path), note)
         merkle.verify_inclusion(merkle.hash_leaf(raw), idx, cp.tree_size, path, cp.root_hash)
