@@ -4,7 +4,10 @@ Resolution order: ``--data-dir``, then ``PACSGUARD_HOME``, then the user's data 
 (platformdirs). Layout, created by ``pacsguard init`` with mode 0700:
 
 - ``pacsguard.toml``: ``database_url`` and ``origin`` (mode 0600: a PostgreSQL URL may hold a
-  password; ``PACSGUARD_DATABASE_URL`` overrides it so none needs to be written down);
+  password; ``PACSGUARD_DATABASE_URL`` overrides it so none needs to be written down). A
+  SQLite path is relative to the data directory (``sqlite:///ledger.sqlite``), so a copied or
+  restored directory uses its own database; one outside the directory is refused unless
+  ``allow_external_database = true`` says it is meant;
 - ``ledger.key``: Ed25519 private key, PKCS#8 PEM, mode 0600, never printed or logged;
 - ``ledger.pub``: the verifier key in signed-note form, for anyone who checks checkpoints;
 - ``attr.key``: 32 random bytes keying the per-attribute clinical digests, mode 0600;
@@ -16,6 +19,7 @@ Resolution order: ``--data-dir``, then ``PACSGUARD_HOME``, then the user's data 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass
@@ -34,6 +38,9 @@ from pacsguard.store.engine import check_schema, migrate, open_engine
 from pacsguard.store.schema import ledger_meta
 
 CONFIG = "pacsguard.toml"
+_SQLITE = "sqlite:///"
+#: The configuration key that lets a SQLite database live outside the data directory
+EXTERNAL_KEY = "allow_external_database"
 
 
 def resolve_data_dir(explicit: Path | None) -> Path:
@@ -53,6 +60,15 @@ def _write_private(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file path of a ``sqlite:///PATH`` URL (relative, or absolute as ``sqlite:////P``);
+    None for other databases and for SQLite in memory."""
+    if not url.startswith(_SQLITE):
+        return None
+    rest = url[len(_SQLITE):]
+    return Path(rest) if rest and rest != ":memory:" else None
 
 
 def _toml_str(value: str) -> str:
@@ -84,6 +100,7 @@ class Workspace:
         return self.data_dir / "latest-checkpoint"
 
     def settings(self) -> dict[str, str]:
+        """``database_url`` (a SQLite path made absolute) and ``origin``."""
         if not self.config_path.exists():
             raise ConfigError(
                 f"{self.data_dir} is not a pacsguard data directory (no {CONFIG}); run "
@@ -99,10 +116,48 @@ class Workspace:
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{self.config_path}: key '{key}' must be a non-empty string")
             out[key] = value
+        external = data.get(EXTERNAL_KEY, False)
+        if not isinstance(external, bool):
+            raise ConfigError(f"{self.config_path}: key '{EXTERNAL_KEY}' must be true or false")
         env_url = os.environ.get("PACSGUARD_DATABASE_URL")
-        if env_url:
-            out["database_url"] = env_url
+        if env_url:  # set on purpose for this process: wherever it points
+            out["database_url"] = self.database_url(env_url, allow_external=True)
+        else:
+            out["database_url"] = self.database_url(out["database_url"], external)
         return out
+
+    def database_url(self, url: str, allow_external: bool) -> str:
+        """``url`` with a SQLite path resolved against the data directory (other URLs as they
+        are). An absolute SQLite path outside the directory is refused unless
+        ``allow_external``: a copied or restored data directory would otherwise silently
+        keep writing to the original's database."""
+        path = _sqlite_path(url)
+        if path is None:
+            return url
+        home = self.data_dir.resolve()
+        full = (home / path).resolve()  # an absolute ``path`` replaces ``home``
+        if not allow_external and not full.is_relative_to(home):
+            mine = home / full.name
+            raise ConfigError(
+                f"{self.config_path} names the ledger database {full}, outside its data "
+                f"directory {home}. If this directory is a copy or a restore, its own "
+                f"database is {mine}: set database_url = \"{_SQLITE}{full.name}\" (relative "
+                f"to the data directory) to use it. To keep using {full} from here on "
+                f"purpose, add {EXTERNAL_KEY} = true to {self.config_path}"
+            )
+        return _SQLITE + str(full)
+
+    def _config_url(self, url: str) -> tuple[str, bool]:
+        """How ``init`` writes a database URL: a SQLite path inside the data directory
+        relative to it; one outside it absolute, with ``allow_external_database``."""
+        path = _sqlite_path(url)
+        if path is None:
+            return url, False
+        home = self.data_dir.resolve()
+        full = (home / path).resolve()
+        if full.is_relative_to(home):
+            return _SQLITE + full.relative_to(home).as_posix(), False
+        return _SQLITE + str(full), True
 
     # -- init ------------------------------------------------------------------------------
     def init(self, database_url: str | None = None, origin: str | None = None,
@@ -112,22 +167,30 @@ class Workspace:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.data_dir, 0o700)
         if not self.config_path.exists():
-            url = database_url or f"sqlite:///{self.data_dir / 'ledger.sqlite'}"
+            url, external = self._config_url(database_url or f"{_SQLITE}ledger.sqlite")
             name = origin or f"pacsguard.local/ledger/{secrets.token_hex(4)}"
-            text = (f"# pacsguard settings (written by 'pacsguard init')\n"
+            text = (f"# pacsguard settings (written by 'pacsguard init'). A SQLite path is "
+                    f"relative to this directory.\n"
                     f"database_url = {_toml_str(url)}\norigin = {_toml_str(name)}\n")
+            if external:
+                text += (f"# the database is outside this directory on purpose: copies of the "
+                         f"directory keep using it\n{EXTERNAL_KEY} = true\n")
+                done.append(f"the ledger database {_sqlite_path(url)} is outside the data "
+                            f"directory; copies of {self.data_dir} will keep using it")
             _write_private(self.config_path, text.encode())
             done.append(f"wrote settings {self.config_path}")
         elif database_url or origin:
             current = self.settings()
-            if (database_url and database_url != current["database_url"]) or (
-                origin and origin != current["origin"]
-            ):
+            if (database_url and self.database_url(database_url, allow_external=True)
+                    != current["database_url"]) or (origin and origin != current["origin"]):
                 raise ConfigError(
                     f"{self.data_dir} is already initialised with other settings; edit "
                     f"{self.config_path} or use another --data-dir"
                 )
         settings = self.settings()
+        if self._make_database_path_relative():
+            done.append(f"database_url in {self.config_path} is now relative to the data "
+                        "directory")
         if not self.key_path.exists():
             generate_key_file(self.key_path)
             done.append(f"created signing key {self.key_path} (mode 0600)")
@@ -160,6 +223,24 @@ class Workspace:
         finally:
             engine.dispose()
         return done
+
+    def _make_database_path_relative(self) -> bool:
+        """Rewrite an absolute SQLite path inside the data directory (what ``init`` wrote
+        before paths were relative) as a relative one, so the directory can be copied."""
+        text = self.config_path.read_text()
+        url = tomllib.loads(text).get("database_url")
+        if not isinstance(url, str) or not url.startswith(_SQLITE + "/"):
+            return False
+        relative, external = self._config_url(url)
+        if external:
+            return False
+        new = re.sub(r"(?m)^database_url\s*=.*$", lambda _: f"database_url = {_toml_str(relative)}",
+                     text, count=1)
+        tmp = self.config_path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        _write_private(tmp, new.encode())
+        os.replace(tmp, self.config_path)
+        return True
 
     # -- opening ---------------------------------------------------------------------------
     def open_ledger(self, read_only: bool = False) -> tuple[Ledger, HeaderProfile, bytes | None]:
