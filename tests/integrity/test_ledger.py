@@ -613,7 +613,12 @@ def test_init_refuses_other_settings_and_a_ledger_that_belongs_to_another_key(
 
     with pytest.raises(ConfigError, match="already initialised"):
         ws.init(origin="someone.else/ledger")
+    other = Workspace(tmp_path / "other")
+    other.init(origin="test.pacsguard.local/ledger")
     stranger = Workspace(tmp_path / "stranger")
+    stranger.data_dir.mkdir(mode=0o700)
+    for name in ("ledger.key", "attr.key"):  # keys of another ledger
+        shutil.copy2(other.data_dir / name, stranger.data_dir / name)
     with pytest.raises(ConfigError, match="already belongs"):
         stranger.init(database_url=ws.settings()["database_url"],
                       origin="test.pacsguard.local/ledger")

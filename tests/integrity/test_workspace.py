@@ -7,10 +7,12 @@ saying so is refused, naming both paths.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 from typer.testing import CliRunner, Result
 
 from pacsguard.cli.main import app
@@ -163,3 +165,95 @@ def test_a_relative_sqlite_url_given_to_init_is_inside_the_data_directory_wherev
     assert (home / "l.sqlite").exists()
     assert not (tmp_path / "l.sqlite").exists()
     assert 'database_url = "sqlite:///l.sqlite"' in (home / "pacsguard.toml").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# joining a shared ledger (docs/ledger.md, 'Joining a shared ledger')
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_second_machine_joins_a_shared_ledger_once_it_has_the_ledger_and_attribute_keys(
+    tmp_path: Path, archive: Path, postgres_url: str
+) -> None:
+    first, second = tmp_path / "machine-a", tmp_path / "machine-b"
+    assert run("init", "--data-dir", first, "--database-url", postgres_url, "--origin",
+               ORIGIN).exit_code == 0
+    assert run("record", "--data-dir", first, "--workers", "1",
+               archive / "pydicom-data").exit_code == 0
+
+    r = run("init", "--data-dir", second, "--database-url", postgres_url)
+
+    assert r.exit_code == 2
+    message = flat(r.stderr)
+    assert f"already holds the ledger '{ORIGIN}', and this data directory has no ledger.key " \
+        "or attr.key" in message
+    assert f"copy ledger.key and attr.key (mode 0600) and ledger.pub from the data directory " \
+        f"of a machine that uses it into {second}" in message
+    assert postgres_url not in message  # the password stays out of messages
+    assert sorted(p.name for p in second.iterdir()) == []  # nothing made up
+
+    for name in ("ledger.key", "attr.key", "ledger.pub"):
+        shutil.copy2(first / name, second / name)
+    r = run("init", "--data-dir", second, "--database-url", postgres_url)
+    assert r.exit_code == 0, r.output
+    assert not any("created" in line for line in r.stdout.splitlines())
+    assert Workspace(second).settings()["origin"] == ORIGIN  # the ledger's own name
+    size = size_of(first)
+    r = run("record", "--data-dir", second, "--workers", "1", archive / "deid-data")
+    assert r.exit_code in (0, 1), r.output
+    assert size_of(first) > size
+
+    victim = archive / "deid-data" / "GREYSCALE_IMAGE.dcm"
+    ds = dcmread(victim)
+    ds.PatientID = "SOMEONE-ELSE"
+    ds.save_as(victim)
+    r = run("verify", "--data-dir", first, "--workers", "1", "--format", "json", victim)
+    assert r.exit_code == 1
+    (finding,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert finding["status"] == "identity_altered"
+    assert finding["detail"].split(";")[0] == "clinical attributes changed: PatientID"
+
+
+def test_init_refuses_to_give_a_ledger_new_keys_when_its_attribute_key_is_missing(
+    site: Path, tmp_path: Path
+) -> None:
+    (site / "attr.key").unlink()
+
+    r = run("init", "--data-dir", site)
+
+    assert r.exit_code == 2
+    assert "this data directory has no attr.key" in flat(r.stderr)
+    assert not (site / "attr.key").exists()
+
+
+def test_a_wrong_or_missing_attribute_key_stops_writers_and_a_missing_one_lets_verify_run(
+    site: Path, archive: Path
+) -> None:
+    good = (site / "attr.key").read_bytes()
+    (site / "attr.key").write_bytes(bytes(32))
+    r = run("record", "--data-dir", site, "--workers", "1", archive / "pydicom-data")
+    assert r.exit_code == 2
+    assert f"{site / 'attr.key'} is not the attribute key of this ledger" in flat(r.stderr)
+    assert run("verify", "--data-dir", site, "--workers", "1", archive).exit_code == 2
+
+    (site / "attr.key").unlink()
+    r = run("record", "--data-dir", site, "--workers", "1", archive / "pydicom-data")
+    assert r.exit_code == 2
+    assert f"the attribute key {site / 'attr.key'} is not on this machine" in flat(r.stderr)
+
+    victim = archive / "deid-data" / "GREYSCALE_IMAGE.dcm"
+    ds = dcmread(victim)
+    ds.PatientID = "SOMEONE-ELSE"
+    ds.save_as(victim)
+    r = run("verify", "--data-dir", site, "--workers", "1", "--format", "json", victim)
+    assert r.exit_code == 1, r.output
+    (finding,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert finding["status"] == "identity_altered"
+    # without the key no attribute can be named, and none is named wrongly
+    assert finding["detail"].split(";")[0] == \
+        "clinical attributes changed: patient/examination attributes"
+    (site / "attr.key").write_bytes(good)
+    r = run("verify", "--data-dir", site, "--workers", "1", "--format", "json", victim)
+    assert json.loads(r.stdout)["detail"].split(";")[0] == \
+        "clinical attributes changed: PatientID"

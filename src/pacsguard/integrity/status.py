@@ -104,7 +104,9 @@ def compare(recorded: Fingerprint, recorded_attrs: dict[int, bytes], current: Fi
                 f"{recorded.transfer_syntax} to {current.transfer_syntax})",
             ))
     if current.clinical_sha256 != recorded.clinical_sha256:
-        names = changed_attributes(recorded_attrs, current) if recorded_attrs else []
+        # attribute digests on both sides, or none can be named (no attr.key here)
+        names = (changed_attributes(recorded_attrs, current)
+                 if recorded_attrs and current.clinical_attrs else [])
         what = ", ".join(names) if names else "patient/examination attributes"
         problems.append((Status.IDENTITY_ALTERED, f"clinical attributes changed: {what}"))
     if current.header_sha256 != recorded.header_sha256:
