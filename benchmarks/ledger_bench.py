@@ -13,6 +13,8 @@
 3. Prove: ``Ledger.prove(sop_instance_uid)`` for ``--proofs`` random leaves (the newest entry
    for the UID, the inclusion path read from the stored nodes, and the proof verified against
    the latest signed checkpoint). Target: < 5 ms.
+4. Audit: ``Ledger.audit`` against the big ledger's own latest checkpoint, ``--audits`` times:
+   every entry re-hashed from its bytes (issue #10 §3), so it grows with the ledger.
 
 Entries look like record's: 4 UIDs (random-looking, so the UID index gets random inserts as with
 real archives), 5 random SHA-256 digests, equipment strings, a path and 10 keyed attribute
@@ -219,6 +221,22 @@ def bench_prove(folder: Path, proofs: int, seed: int) -> dict[str, float]:
             "max_ms": times[-1], "mean_ms": statistics.fmean(times), "max_path": path_len}
 
 
+def bench_audit(folder: Path, audits: int) -> dict[str, float]:
+    ws = Workspace(folder)
+    ledger, _, _ = ws.open_ledger(read_only=True)
+    note = ws.checkpoint_copy.read_text()
+    times = []
+    for _ in range(audits):
+        t = time.perf_counter()
+        ledger.audit(note)
+        times.append(time.perf_counter() - t)
+    size = ledger.size()
+    ledger.engine.dispose()
+    med = statistics.median(times)
+    return {"tree_size": size, "audits": audits, "median_s": med, "min_s": min(times),
+            "max_s": max(times), "entries_per_s": size / med}
+
+
 def machine() -> str:
     model = "?"
     try:
@@ -249,6 +267,7 @@ def main() -> int:
                     help="entries in the big ledger for the proof test (0: skip)")
     ap.add_argument("--build-batch", type=int, default=20_000)
     ap.add_argument("--proofs", type=int, default=1000)
+    ap.add_argument("--audits", type=int, default=3, help="ledger audits to time (0: skip)")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
@@ -275,6 +294,12 @@ def main() -> int:
               f"{p['median_ms']:.2f} ms, p99 {p['p99_ms']:.2f} ms, max {p['max_ms']:.2f} ms "
               f"(first call {p['first_ms']:.1f} ms, path up to {p['max_path']} hashes)",
               flush=True)
+        if args.audits:
+            au = bench_audit(args.dir / "big", args.audits)
+            results["audit"] = au
+            print(f"audit: {au['tree_size']:,} entries re-hashed: median {au['median_s']:.2f} s "
+                  f"({au['entries_per_s']:,.0f} entries/s; {au['min_s']:.2f}-{au['max_s']:.2f} s "
+                  f"over {au['audits']})", flush=True)
     print("\n| measurement | result | target | verdict |\n|---|---|---|---|")
     if "append" in results:
         a = results["append"]
@@ -293,6 +318,11 @@ def main() -> int:
               f"{p['proofs']} random leaves | median {p['median_ms']:.2f} ms, p99 "
               f"{p['p99_ms']:.2f} ms | < 5 ms | "
               f"{verdict} |")
+    if "audit" in results:
+        au = results["audit"]
+        print(f"| `Ledger.audit`, {au['tree_size']:,}-entry ledger, every entry re-hashed | "
+              f"median {au['median_s']:.2f} s, {au['entries_per_s']:,.0f} entries/s | "
+              "(reference) | |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

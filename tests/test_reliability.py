@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -12,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from pacsguard.demo.scenario import PATIENTS, _ct_slice
 from pacsguard.integrity import merkle
+from pacsguard.integrity.ledger import _PG_LOCK_KEY
 from pacsguard.integrity.record import record
 from pacsguard.integrity.verify import verify
 from pacsguard.workspace import Workspace
@@ -126,6 +129,89 @@ def test_two_machines_append_to_one_postgresql_ledger_at_once(tmp_path: Path,
     report, findings = verify(ledger, profile, key, folders, workers=1)
     assert [f.status.value for f in findings] == []
     assert report.ok
+
+
+def _same_instances_changed(tmp_path: Path, n: int, seed: int) -> tuple[Path, Path]:
+    """Two folders with the same SOP Instance UIDs, the second with another Patient ID: what
+    two machines see when an instance was changed between two copies of an archive."""
+    first, second = tmp_path / "copy-a", tmp_path / "copy-b"
+    second.mkdir()
+    for p in _series(first, n, seed):
+        ds = dcmread(p)
+        ds.PatientID = "CHANGED-ID"
+        ds.save_as(second / p.name)
+    return first, second
+
+
+def _start_records(homes: list[Path], folders: list[Path]) -> list[subprocess.Popen[str]]:
+    return [subprocess.Popen([*PACSGUARD, "record", str(folder), "--workers", "1", "--format",
+                              "json"], env={**os.environ, "PACSGUARD_HOME": str(home)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for home, folder in zip(homes, folders, strict=True)]
+
+
+def _each_uid_recorded_once_and_reported_changed_once(
+        ws: Workspace, procs: list[subprocess.Popen[str]], n: int) -> None:
+    changed: list[str] = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode in (0, 1), err + out
+        assert "Traceback" not in err
+        for line in out.splitlines():
+            found = json.loads(line)
+            assert found["outcome"] == "changed", found
+            assert found["detail"].startswith("identity_altered"), found
+            changed.append(found["sop_instance_uid"])
+    ledger, _, _ = ws.open_ledger(read_only=True)
+    try:
+        stored = [s.entry for s, _, _ in ledger.iter_entries()]
+    finally:
+        ledger.engine.dispose()
+    uids = [e.fingerprint.sop_instance_uid for e in stored]
+    assert len(uids) == n, f"{len(uids) - len(set(uids))} instances recorded twice"
+    assert {e.kind for e in stored} == {"record"}
+    assert sorted(changed) == sorted(uids)  # the run that came second reported each one
+
+
+@pytest.mark.postgres
+def test_two_machines_recording_the_same_changed_instances_at_once_record_each_once(
+        tmp_path: Path, postgres_url: str) -> None:
+    """Both runs are held at PostgreSQL's writer lock until both wait for it, so each must
+    look its instances up after the other's append: exactly one ``record`` entry per UID, and
+    the other run reports it ``changed``."""
+    import psycopg
+
+    first = Workspace(tmp_path / "site-a")
+    first.init(database_url=postgres_url, origin="hospital.example/pacs")
+    second = Workspace(tmp_path / "site-b")
+    shutil.copytree(first.data_dir, second.data_dir)
+    folders = _same_instances_changed(tmp_path, 40, seed=30)
+    with psycopg.connect(postgres_url, autocommit=True) as gate:
+        gate.execute("SELECT pg_advisory_lock(%s)", (_PG_LOCK_KEY,))
+        procs = _start_records([first.data_dir, second.data_dir], list(folders))
+        deadline = time.monotonic() + 120
+        waiting = 0
+        while waiting < 2:
+            assert time.monotonic() < deadline, "the two runs never both waited for the lock"
+            assert all(p.poll() is None for p in procs), "a run ended before the lock opened"
+            time.sleep(0.05)
+            row = gate.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                               "AND NOT granted").fetchone()
+            waiting = row[0] if row else 0
+        gate.execute("SELECT pg_advisory_unlock(%s)", (_PG_LOCK_KEY,))
+    _each_uid_recorded_once_and_reported_changed_once(first, procs, 40)
+
+
+def test_two_record_runs_of_the_same_changed_instances_at_once_on_sqlite_record_each_once(
+        tmp_path: Path) -> None:
+    """The SQLite form of the test above. Its writer lock cannot be held open from outside
+    until both runs wait, so this one does not force the race; it shows the outcome when the
+    two runs overlap as they happen to."""
+    ws = Workspace(tmp_path / "home")
+    ws.init()
+    folders = _same_instances_changed(tmp_path, 40, seed=31)
+    procs = _start_records([ws.data_dir, ws.data_dir], list(folders))
+    _each_uid_recorded_once_and_reported_changed_once(ws, procs, 40)
 
 
 @pytest.mark.postgres

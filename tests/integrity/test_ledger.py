@@ -6,6 +6,7 @@ database on the real PostgreSQL server that tests/conftest.py starts.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import shutil
@@ -311,6 +312,59 @@ def test_prove_of_an_unknown_uid_or_before_any_checkpoint_is_an_error(
         opened.ledger.prove("1.2.3.4.5.6.7.8.9")
 
 
+def prove_cli(o: Opened, *args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, ["ledger", "prove", *args, "--data-dir", str(o.ws.data_dir)],
+                           env={"COLUMNS": "1000"})
+    assert "Traceback" not in r.output
+    return r.exit_code, r.stdout, " ".join(r.stderr.split())
+
+
+def test_prove_of_an_instance_recorded_after_the_latest_checkpoint_says_so_and_sign_proves_it(
+    opened: Opened, archive: Path
+) -> None:
+    opened.record(archive / "deid-data")
+    covered = sign(opened)
+    named = by_name(opened.record(archive))
+    late = named["MR-SIEMENS-DICOM-WithOverlays.dcm"]
+    m = opened.ledger.verifier.verify(covered).tree_size
+    assert late.leaf_index is not None and late.leaf_index >= m
+
+    with pytest.raises(CheckpointError, match=rf"is recorded \(leaf {late.leaf_index}\) but "
+                       rf"not yet covered by a signed checkpoint: the latest covers {m} "
+                       "entries"):
+        opened.ledger.prove(late.sop_instance_uid)
+    code, _, err = prove_cli(opened, late.sop_instance_uid)
+    assert code == 2
+    assert f"'pacsguard ledger prove {late.sop_instance_uid} --sign'" in err
+
+    code, out, err = prove_cli(opened, late.sop_instance_uid, "--sign")
+
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["leaf_index"], doc["tree_size"]) == (late.leaf_index, opened.ledger.size())
+    assert opened.ws.checkpoint_copy.read_text() == doc["checkpoint"]
+    cp = opened.ledger.verifier.verify(doc["checkpoint"])
+    merkle.verify_inclusion(merkle.hash_leaf(base64.b64decode(doc["leaf_b64"])),
+                            doc["leaf_index"], doc["tree_size"],
+                            [bytes.fromhex(h) for h in doc["inclusion_path"]], cp.root_hash)
+
+
+def test_prove_sign_without_the_signing_key_on_this_machine_says_where_to_sign(
+    opened: Opened, archive: Path
+) -> None:
+    (first, *_) = opened.record(archive / "deid-data")
+    opened.ws.key_path.unlink()
+
+    code, out, err = prove_cli(opened, first.sop_instance_uid, "--sign")
+
+    assert (code, out) == (2, "")
+    assert f"the ledger's signing key {opened.ws.key_path} is not on this machine" in err
+    code, _, err = prove_cli(opened, first.sop_instance_uid)
+    assert code == 2
+    assert "recorded (leaf 0) but not yet covered by a signed checkpoint: the ledger has no " \
+        "signed checkpoint yet" in err
+
+
 # ---------------------------------------------------------------------------------------------
 # audit against a witnessed checkpoint
 # ---------------------------------------------------------------------------------------------
@@ -373,6 +427,78 @@ def test_audit_fails_after_an_early_entry_and_all_its_tree_nodes_are_rewritten(
         opened.ledger.audit(witnessed)
     report = opened.ledger.check_integrity()
     assert not report.ok
+
+
+def _rewrite_entry(o: Opened, leaf: int, with_leaf_hash: bool) -> str:
+    """What an insider with database access does: change one entry's bytes in place (here its
+    manufacturer), and maybe its stored leaf hash with it; the tree nodes are left alone.
+    Returns the entry's SOP Instance UID."""
+    engine = o.raw_engine()
+    with engine.begin() as conn:
+        raw = conn.execute(select(entries.c.entry).where(entries.c.leaf_index == leaf)
+                           ).scalar_one()
+        e = LedgerEntry.decode(bytes(raw))
+        edited = dataclasses.replace(e, fingerprint=dataclasses.replace(
+            e.fingerprint, equipment=Equipment(manufacturer="NOBODY"))).encode()
+        values: dict[str, bytes] = {"entry": edited}
+        if with_leaf_hash:
+            values["leaf_hash"] = merkle.hash_leaf(edited)
+        conn.execute(update(entries).where(entries.c.leaf_index == leaf).values(**values))
+    engine.dispose()
+    return e.fingerprint.sop_instance_uid
+
+
+def audit_cli(o: Opened, note: str, tmp_path: Path) -> tuple[int, str]:
+    witness = tmp_path / "witness.checkpoint"
+    witness.write_text(note)
+    r = CliRunner().invoke(app, ["ledger", "audit", "--checkpoint", str(witness), "--data-dir",
+                                 str(o.ws.data_dir)], env={"COLUMNS": "1000"})
+    assert "Traceback" not in r.output
+    return r.exit_code, " ".join((r.stdout + r.stderr).split())
+
+
+def test_audit_fails_naming_the_entry_whose_bytes_were_rewritten_under_its_leaf_hash(
+    opened: Opened, archive: Path, tmp_path: Path
+) -> None:
+    witnessed = _record_in_two_rounds(opened, archive)
+    assert audit_cli(opened, witnessed, tmp_path)[0] == 0
+    uid = _rewrite_entry(opened, 2, with_leaf_hash=False)
+
+    with pytest.raises(ProofError, match=rf"leaf 2 \(SOP Instance UID {uid}\) no longer hashes"):
+        opened.ledger.audit(witnessed)
+    code, out = audit_cli(opened, witnessed, tmp_path)
+    assert code == 2
+    assert f"ledger REWRITTEN: the entry at leaf 2 (SOP Instance UID {uid})" in out
+    assert "OK" not in out
+
+
+def test_audit_names_the_leaves_under_the_tree_node_an_entry_rewritten_with_its_hash_breaks(
+    opened: Opened, archive: Path, tmp_path: Path
+) -> None:
+    witnessed = _record_in_two_rounds(opened, archive)
+    leaf_4 = next(opened.ledger.iter_entries(start=4))[0].key_fields[0]
+    _rewrite_entry(opened, 5, with_leaf_hash=True)
+
+    with pytest.raises(ProofError, match=rf"leaves 4–5 \(the first: SOP Instance UID "
+                       rf"{leaf_4}\)") as exc:
+        opened.ledger.audit(witnessed)
+    assert "level 1, index 2" in str(exc.value)
+    code, out = audit_cli(opened, witnessed, tmp_path)
+    assert code == 2
+    assert "ledger REWRITTEN: leaves 4–5" in out
+
+
+def test_audit_fails_when_a_leaf_row_is_deleted_from_the_middle(
+    opened: Opened, archive: Path
+) -> None:
+    witnessed = _record_in_two_rounds(opened, archive)
+    engine = opened.raw_engine()
+    with engine.begin() as conn:
+        conn.execute(delete(entries).where(entries.c.leaf_index == 3))
+    engine.dispose()
+
+    with pytest.raises(CheckpointError, match="leaf 3 is missing"):
+        opened.ledger.audit(witnessed)
 
 
 def test_audit_rejects_a_checkpoint_signed_by_another_ledger(
@@ -495,7 +621,12 @@ def test_init_refuses_other_settings_and_a_ledger_that_belongs_to_another_key(
 
     with pytest.raises(ConfigError, match="already initialised"):
         ws.init(origin="someone.else/ledger")
+    other = Workspace(tmp_path / "other")
+    other.init(origin="test.pacsguard.local/ledger")
     stranger = Workspace(tmp_path / "stranger")
+    stranger.data_dir.mkdir(mode=0o700)
+    for name in ("ledger.key", "attr.key"):  # keys of another ledger
+        shutil.copy2(other.data_dir / name, stranger.data_dir / name)
     with pytest.raises(ConfigError, match="already belongs"):
         stranger.init(database_url=ws.settings()["database_url"],
                       origin="test.pacsguard.local/ledger")

@@ -73,8 +73,9 @@ def init_cmd(
     data_dir: DataDir = None,
     database_url: Annotated[str | None, typer.Option(
         help="Ledger database URL: sqlite:///PATH (default: ledger.sqlite in the data "
-        "directory) or postgresql://USER@HOST/DB (a password is better given in "
-        "PACSGUARD_DATABASE_URL or ~/.pgpass).")] = None,
+        "directory; a relative PATH is inside the data directory) or "
+        "postgresql://USER@HOST/DB (a password is better given in PACSGUARD_DATABASE_URL or "
+        "~/.pgpass).")] = None,
     origin: Annotated[str | None, typer.Option(
         help="The ledger's name in its checkpoints, e.g. radiology.example-hospital.nhs.uk/pacs"
     )] = None,

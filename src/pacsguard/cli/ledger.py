@@ -38,9 +38,20 @@ def checkpoint_cmd(data_dir: DataDir = None) -> None:
 
 @app.command("prove")
 @friendly
-def prove_cmd(sop_instance_uid: str, data_dir: DataDir = None) -> None:
+def prove_cmd(
+    sop_instance_uid: str,
+    sign: Annotated[bool, typer.Option(
+        "--sign", help="First sign a checkpoint of the ledger as it is now (needs ledger.key), "
+        "so an instance recorded since the latest checkpoint can be proven.")] = False,
+    data_dir: DataDir = None,
+) -> None:
     """Print a JSON inclusion proof of an instance against the latest checkpoint."""
-    ledger, _, _ = workspace(data_dir).open_ledger(read_only=True)
+    ws = workspace(data_dir)
+    if sign:
+        ledger, _, _ = ws.open_ledger()
+        ws.save_checkpoint_copy(ledger.sign_checkpoint())
+    else:
+        ledger, _, _ = ws.open_ledger(read_only=True)
     print(ledger.prove(sop_instance_uid).to_json())
 
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +36,8 @@ from pacsguard.store.engine import advisory_lock
 from pacsguard.store.schema import checkpoints, entries
 
 _PG_LOCK_KEY = 0x70616373  # "pacs": the advisory lock that serialises appends on PostgreSQL
+
+T = TypeVar("T")
 
 
 def uid_key(uid: str) -> int:
@@ -152,8 +154,9 @@ def _gc_paused() -> Iterator[None]:
 
 def _entry_rows(items: Sequence[PendingEntry],
                 ) -> list[tuple[str, int, bytes, str | None, bytes | None, bytes]]:
-    """The ``entries`` columns after ``leaf_index`` for ``items`` (leaf hash last): built
-    before the write lock is taken, as none depends on where the entries land."""
+    """The ``entries`` columns after ``leaf_index`` for ``items`` (leaf hash last). None
+    depends on where the entries land, so ``append`` builds them before it takes the write
+    lock; ``append_decided`` can only build them under it, once ``decide`` has run."""
     hash_leaf = merkle.hash_leaf
     rows = []
     for item in items:
@@ -199,6 +202,25 @@ def _nodes_found(wanted: Sequence[merkle.Node], rows: Iterable[Any]) -> dict[mer
             "was damaged or edited outside pacsguard"
         )
     return found
+
+
+#: Rows per query when ``audit`` streams the entries (bounded memory on any ledger size)
+_AUDIT_BATCH = 4096
+
+
+def _describe(raw: bytes) -> str:
+    """An entry as an operator can look it up: its SOP Instance UID, if the bytes decode."""
+    try:
+        return f"SOP Instance UID {entry_key_fields(raw)[0]}"
+    except LedgerError:
+        return "bytes that no longer decode as an entry"
+
+
+def _entry_mismatch(idx: int, raw: bytes, stored: bytes | None) -> str:
+    what = ("has no stored leaf hash" if stored is None else
+            "no longer hashes to its stored leaf hash: its bytes were changed after it was "
+            "appended")
+    return f"ledger REWRITTEN: the entry at leaf {idx} ({_describe(raw)}) {what}"
 
 
 class Ledger:
@@ -332,6 +354,30 @@ class Ledger:
                 f"VALUES ({mark}, {mark}, {mark})", node_rows)
         return list(range(size, size + len(rows)))
 
+    def append_decided(
+        self, uids: Sequence[str],
+        decide: Callable[[dict[str, StoredEntry]], tuple[T, Sequence[PendingEntry]]],
+    ) -> tuple[T, list[int]]:
+        """Look up the newest entries of ``uids`` and append what ``decide`` makes of them, in
+        one transaction under the writer lock; return ``decide``'s own result and the leaf
+        indexes appended.
+
+        No other writer can append for these UIDs between the look-up and the append, so two
+        runs of ``record`` over the same instances on two machines sharing a ledger cannot both
+        append a first entry for one of them (the gateway's :class:`Appender` does the same one
+        entry at a time). ``decide`` runs inside the lock: keep it to comparisons.
+        """
+        try:
+            with _gc_paused(), self.engine.begin() as conn:
+                self._lock(conn)
+                result, items = decide(self.current(uids, conn))
+                if not items:
+                    return result, []
+                return result, self._append_in(conn, _entry_rows(items))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not append to the ledger: {getattr(exc, 'orig', exc)}"
+                             ) from None
+
     def appender(self) -> Appender:
         """A held connection for many one-entry appends (the gateway: one per received
         instance), each looking up and appending under the same writer lock."""
@@ -369,26 +415,33 @@ class Ledger:
 
     # -- proofs ----------------------------------------------------------------------------
     def prove(self, sop_instance_uid: str) -> InclusionProof:
-        """Inclusion proof of the newest entry for a UID, against the latest checkpoint."""
+        """Inclusion proof of the newest entry for a UID, against the latest checkpoint.
+
+        An entry appended after the latest checkpoint (the gateway's, just after it answered
+        Success) cannot be proven yet: the error says so and how to sign a checkpoint.
+        """
         with self.engine.connect() as conn:
-            latest = self.latest_checkpoint(conn)
-            if latest is None:
-                raise CheckpointError("the ledger has no signed checkpoint yet; run "
-                                      "'pacsguard record' or 'pacsguard ledger checkpoint'")
-            cp, note = latest
             row = conn.execute(
                 select(entries.c.leaf_index, entries.c.entry)
                 .where(entries.c.uid_key == uid_key(sop_instance_uid))
                 .where(entries.c.sop_instance_uid == sop_instance_uid)
-                .where(entries.c.leaf_index < cp.tree_size)
                 .order_by(entries.c.leaf_index.desc()).limit(1)
             ).first()
             if row is None:
-                raise LedgerError(
-                    f"SOP Instance UID {sop_instance_uid} is not in the ledger up to its latest "
-                    f"checkpoint ({cp.tree_size} entries)"
-                )
+                raise LedgerError(f"SOP Instance UID {sop_instance_uid} is not in the ledger")
             idx, raw = int(row[0]), bytes(row[1])
+            latest = self.latest_checkpoint(conn)
+            if latest is None or idx >= latest[0].tree_size:
+                covers = (f"the latest covers {latest[0].tree_size} entries" if latest else
+                          "the ledger has no signed checkpoint yet")
+                raise CheckpointError(
+                    f"SOP Instance UID {sop_instance_uid} is recorded (leaf {idx}) but not yet "
+                    f"covered by a signed checkpoint: {covers}. Run 'pacsguard ledger prove "
+                    f"{sop_instance_uid} --sign' to sign one and prove it (this needs the "
+                    "ledger's signing key, ledger.key), or 'pacsguard ledger checkpoint' where "
+                    "the key is, then prove again"
+                )
+            cp, note = latest
             path = self._range_hashes(conn, merkle.inclusion_path_ranges(idx, cp.tree_size))
         proof = InclusionProof(idx, cp.tree_size, raw, tuple(path), note)
         merkle.verify_inclusion(merkle.hash_leaf(raw), idx, cp.tree_size, path, cp.root_hash)
@@ -397,8 +450,13 @@ class Ledger:
     def audit(self, witnessed_note: str) -> list[str]:
         """Prove that the ledger extends a witnessed checkpoint (RFC 9162 §2.1.4).
 
-        Returns the lines of a success report; raises ``CheckpointError``/``ProofError`` naming
-        what is wrong when the ledger was rolled back, truncated or rewritten.
+        Every entry is re-hashed from its bytes, in leaf order (streaming, bounded memory):
+        each must still hash to its stored leaf hash, the stored tree must be what the
+        re-hashed leaves make, the first ``m`` of them must hash to the witnessed root, and a
+        consistency proof from the stored nodes must verify. Returns the lines of a success
+        report; raises ``CheckpointError``/``ProofError`` naming what is wrong (and the first
+        entry that does not match, where the stored data can tell) when the ledger was rolled
+        back, truncated or rewritten.
         """
         old = self.verifier.verify(witnessed_note, expected_origin=self.origin)
         with self.engine.connect() as conn:
@@ -408,34 +466,111 @@ class Ledger:
                     f"ledger ROLLED BACK or TRUNCATED: the witnessed checkpoint covers "
                     f"{old.tree_size} entries, the ledger now holds {size}"
                 )
-            if old.tree_size == 0:
-                return [f"witnessed checkpoint is empty; ledger holds {size} entries"]
-            new_root = self.root(size, conn)
+            at_witness, edge = self._rehash(conn, size, old.tree_size)
+            # the stored tree, from which proofs are made, must be what the entries hash to
             try:
-                old_root_now = self.root(old.tree_size, conn)
+                stored = self._nodes(conn, [(lv, i) for lv, i, _ in edge])
             except LedgerError as exc:
                 raise CheckpointError(f"ledger REWRITTEN: {exc}") from None
-            if old_root_now != old.root_hash:
+            for lv, i, h in edge:
+                if stored[(lv, i)] != h:
+                    raise ProofError(self._tree_mismatch(conn, lv, i))
+            new_root = merkle.fold([h for _, _, h in edge]) if edge else merkle.EMPTY_ROOT
+            if at_witness != old.root_hash:
                 raise ProofError(
-                    f"ledger REWRITTEN: its first {old.tree_size} entries hash to "
-                    f"{old_root_now.hex()}, the witnessed checkpoint says "
+                    f"ledger REWRITTEN: its first {old.tree_size} entries, re-hashed from "
+                    f"their bytes, hash to {at_witness.hex()}, the witnessed checkpoint says "
                     f"{old.root_hash.hex()}"
                 )
             proof = self._range_hashes(
                 conn, merkle.consistency_proof_ranges(old.tree_size, size)
-            ) if size > old.tree_size else []
+            ) if 0 < old.tree_size < size else []
             latest = self.latest_checkpoint(conn)
         merkle.verify_consistency(old.tree_size, size, old.root_hash, new_root, proof)
-        lines = [
-            f"witnessed checkpoint: {old.tree_size} entries, root {old.root_hash.hex()}",
-            f"ledger now: {size} entries, root {new_root.hex()}",
-            f"consistency proof ({len(proof)} hashes) verifies: the ledger extends the "
-            "witnessed checkpoint",
-        ]
         if latest is not None and latest[0].tree_size == size and latest[0].root_hash != new_root:
             raise CheckpointError("the ledger's latest signed checkpoint does not match its "
                                   "stored tree")
-        return lines
+        return [
+            f"witnessed checkpoint: {old.tree_size} entries, root {old.root_hash.hex()}",
+            f"ledger now: {size} entries, root {new_root.hex()}",
+            f"re-hashed all {size} entries from their bytes: each matches its stored leaf "
+            "hash and the stored tree",
+            f"consistency proof ({len(proof)} hashes) verifies: the ledger extends the "
+            "witnessed checkpoint",
+        ]
+
+    def _rehash(self, conn: Connection, size: int, mark: int,
+                ) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+        """Re-hash entries ``[0, size)`` from their bytes, in leaf order, a batch at a time.
+
+        Returns MTH of the first ``mark`` of them (RFC 9162 §2.1.1) and the perfect nodes of
+        all ``size`` (the frontier: what ``root(size)`` folds). Raises ``ProofError`` naming
+        the first entry whose bytes no longer hash to its stored leaf hash, and
+        ``CheckpointError`` for a missing leaf.
+        """
+        m = _placeholder(conn)
+        sql = ("SELECT leaf_index, entry, leaf_hash FROM entries WHERE leaf_index >= "
+               f"{m} AND leaf_index < {m} ORDER BY leaf_index LIMIT {_AUDIT_BATCH}")
+        sha256, prefix = hashlib.sha256, merkle.LEAF_PREFIX
+        frontier = merkle.Frontier()
+        at_mark = merkle.EMPTY_ROOT
+        nxt = 0
+        while nxt < size:
+            leaves: list[bytes] = []
+            for idx, raw, stored in conn.exec_driver_sql(sql, (nxt, size)).fetchall():
+                if idx != nxt:
+                    break
+                leaf = sha256(prefix + raw).digest()
+                if leaf != stored:
+                    raise ProofError(_entry_mismatch(int(idx), bytes(raw), stored))
+                leaves.append(leaf)
+                nxt += 1
+            if not leaves:
+                raise CheckpointError(f"ledger REWRITTEN: leaf {nxt} is missing (the ledger "
+                                      f"holds {size} entries): rows were deleted")
+            cut = mark - frontier.size
+            if 0 < cut <= len(leaves):
+                frontier.extend(leaves[:cut])
+                at_mark = frontier.root()
+                leaves = leaves[cut:]
+            frontier.extend(leaves)
+        return at_mark, frontier.nodes
+
+    def _leaf_range_hash(self, conn: Connection, level: int, idx: int) -> bytes:
+        """MTH of the leaves under perfect node ``(level, idx)``, from their stored leaf
+        hashes (streaming)."""
+        m = _placeholder(conn)
+        sql = ("SELECT leaf_hash FROM entries WHERE leaf_index >= "
+               f"{m} AND leaf_index < {m} ORDER BY leaf_index")
+        frontier = merkle.Frontier()
+        start, end = idx << level, (idx + 1) << level
+        for lo in range(start, end, _AUDIT_BATCH):
+            frontier.extend(bytes(h) for (h,) in conn.exec_driver_sql(
+                sql, (lo, min(end, lo + _AUDIT_BATCH))))
+        return frontier.root()
+
+    def _tree_mismatch(self, conn: Connection, level: int, idx: int) -> str:
+        """Where the stored tree stops matching entries that each match their leaf hash: go
+        down from the perfect node ``(level, idx)``, whose stored hash differs from the
+        re-hashed one, to the lowest such node, and name the entries under it."""
+        try:
+            while level > 0:
+                children = [(level - 1, 2 * idx), (level - 1, 2 * idx + 1)]
+                stored = self._nodes(conn, children)
+                bad = [c for c in children if stored[c] != self._leaf_range_hash(conn, *c)]
+                if not bad:
+                    break
+                level, idx = bad[0]
+        except LedgerError as exc:
+            return f"ledger REWRITTEN: {exc}"
+        first, last = idx << level, ((idx + 1) << level) - 1
+        row = conn.exec_driver_sql(
+            f"SELECT entry FROM entries WHERE leaf_index = {_placeholder(conn)}", (first,)
+        ).first()
+        return (f"ledger REWRITTEN: leaves {first}–{last} (the first: "
+                f"{_describe(bytes(row[0])) if row else 'no row'}) no longer hash to the stored "
+                f"tree node over them (level {level}, index {idx}): an entry among them was "
+                "rewritten together with its stored leaf hash, or that node was edited")
 
     def check_integrity(
         self, on_entry: Callable[[StoredEntry, bool], None] | None = None,

@@ -24,6 +24,7 @@ from pacsguard.integrity.fingerprint import Fingerprint, complete_decoded, finge
 from pacsguard.integrity.ledger import (
     Ledger,
     PendingEntry,
+    StoredEntry,
     pack_clinical_attrs,
     unpack_clinical_attrs,
     utc_now,
@@ -111,14 +112,28 @@ def record(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
 def _commit(ledger: Ledger, profile: HeaderProfile,
             items: list[tuple[str, Fingerprint | None, str, int]],
             accept_changes: bool, reason: str) -> list[RecordResult]:
+    """Compare a batch with the ledger and append what is new, the look-up and the append
+    under one writer lock (another machine sharing the ledger may be recording the same
+    instances at the same moment)."""
     uids = [fp.sop_instance_uid for _, fp, _, _ in items if fp is not None]
-    current = ledger.current(uids)
+    (out, slots), indexes = ledger.append_decided(
+        uids, lambda current: _decide(items, current, accept_changes, reason, utc_now()))
+    for slot, idx in zip(slots, indexes, strict=True):
+        out[slot] = dataclasses.replace(out[slot], leaf_index=idx)
+    return out
+
+
+def _decide(items: list[tuple[str, Fingerprint | None, str, int]],
+            current: dict[str, StoredEntry], accept_changes: bool, reason: str, now: str,
+            ) -> tuple[tuple[list[RecordResult], list[int]], list[PendingEntry]]:
+    """One result per file, and the entries to append, against the newest stored entries
+    ``current``. ``slots`` are the positions in the results that wait for a leaf index, in
+    the order of the entries."""
     # within this batch, later files compare against earlier ones of the same UID
     batch_seen: dict[str, tuple[Fingerprint, dict[int, bytes], str]] = {}
     out: list[RecordResult] = []
     to_append: list[PendingEntry] = []
-    slots: list[int] = []  # positions in ``out`` waiting for a leaf index
-    now = utc_now()
+    slots: list[int] = []
     for path, fp, error, size in items:
         if fp is None:
             out.append(RecordResult(Outcome.UNREADABLE, path, size, detail=error))
@@ -163,7 +178,4 @@ def _commit(ledger: Ledger, profile: HeaderProfile,
                                     f"supersedes leaf {supersedes}" if supersedes is not None
                                     else "", error) if x)))
         batch_seen[uid] = (fp, dict(fp.clinical_attrs), "pending")
-    indexes = ledger.append(to_append)
-    for slot, idx in zip(slots, indexes, strict=True):
-        out[slot] = dataclasses.replace(out[slot], leaf_index=idx)
-    return out
+    return (out, slots), to_append

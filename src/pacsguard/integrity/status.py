@@ -338,7 +338,9 @@ def compare(recorded: Fingerprint, recorded_attrs: dict[int, bytes], current: Fi
         c.codec_attributes()
         c.value_representations()
     if current.clinical_sha256 != recorded.clinical_sha256:
-        names = changed_attributes(recorded_attrs, current) if recorded_attrs else []
+        # attribute digests on both sides, or none can be named (no attr.key here)
+        names = (changed_attributes(recorded_attrs, current)
+                 if recorded_attrs and current.clinical_attrs else [])
         what = ", ".join(names) if names else "patient/examination attributes"
         c.add(Status.IDENTITY_ALTERED, f"clinical attributes changed: {what}")
     c.header()
