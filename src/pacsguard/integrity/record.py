@@ -117,13 +117,14 @@ def _commit(ledger: Ledger, profile: HeaderProfile,
     instances at the same moment)."""
     uids = [fp.sop_instance_uid for _, fp, _, _ in items if fp is not None]
     (out, slots), indexes = ledger.append_decided(
-        uids, lambda current: _decide(items, current, accept_changes, reason, utc_now()))
+        uids, lambda current: _decide(profile, items, current, accept_changes, reason,
+                                      utc_now()))
     for slot, idx in zip(slots, indexes, strict=True):
         out[slot] = dataclasses.replace(out[slot], leaf_index=idx)
     return out
 
 
-def _decide(items: list[tuple[str, Fingerprint | None, str, int]],
+def _decide(profile: HeaderProfile, items: list[tuple[str, Fingerprint | None, str, int]],
             current: dict[str, StoredEntry], accept_changes: bool, reason: str, now: str,
             ) -> tuple[tuple[list[RecordResult], list[int]], list[PendingEntry]]:
     """One result per file, and the entries to append, against the newest stored entries
