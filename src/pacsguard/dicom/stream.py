@@ -38,7 +38,7 @@ class HashingStream:
     buffer (``base + pos`` is the logical offset) and call :meth:`fill` only near its end.
     """
 
-    __slots__ = ("_eof", "_f", "_hash", "_inflater", "base", "buf", "pos")
+    __slots__ = ("_eof", "_f", "_hash", "_inflater", "base", "buf", "complete", "pos")
 
     def __init__(self, f: BinaryIO, file_hash: _Hasher, first_read: int = CHUNK) -> None:
         self._f = f
@@ -49,6 +49,9 @@ class HashingStream:
         self.pos = 0
         self.base = 0
         raw = f.read(first_read)  # small files: the whole file in one read
+        #: the whole file is in ``buf`` (a short first read), so the walker may parse straight
+        #: out of it without asking for more
+        self.complete = len(raw) < first_read
         if raw:
             file_hash.update(raw)
             self.buf = raw
@@ -91,6 +94,7 @@ class HashingStream:
     def start_inflating(self) -> None:
         """Inflate everything after the current position (PS3.5 §A.5, raw DEFLATE)."""
         rest = self.buf[self.pos :]
+        self.complete = False
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         self.base += self.pos
         self.buf = bytes(self._inflater.decompress(rest))
