@@ -110,7 +110,10 @@ class OrthancPeer:
 
 @contextmanager
 def orthanc(workdir: Path, aet: str = "ORTHANC", check_called_aet: bool = True,
-            port: int | None = None) -> Iterator[OrthancPeer]:
+            port: int | None = None, extra: dict[str, Any] | None = None
+            ) -> Iterator[OrthancPeer]:
+    """Orthanc with its storage under ``workdir`` (kept: a second start serves what the first
+    stored); ``extra`` adds or overrides configuration keys."""
     port, http = port or free_port(), free_port()
     password = os.urandom(8).hex()
     db = workdir / "orthanc-db"
@@ -124,7 +127,7 @@ def orthanc(workdir: Path, aet: str = "ORTHANC", check_called_aet: bool = True,
               "DicomAlwaysAllowFind": True, "DicomAlwaysAllowGet": True,
               # no in-memory cache of stored files: a test that alters a stored file must
               # see Orthanc serve the altered bytes
-              "MaximumStorageCacheSize": 0}
+              "MaximumStorageCacheSize": 0, **(extra or {})}
     (workdir / "orthanc.json").write_text(json.dumps(config))
     with running([need(ORTHANC), str(workdir / "orthanc.json")], port, workdir):
         yield OrthancPeer(port, http, "test", password)
