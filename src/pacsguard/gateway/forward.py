@@ -12,11 +12,14 @@ a ``dead_letter`` audit event. A refused association, a closed port or a connect
 times out only back off: an outage never turns a healthy image into a dead letter. A store
 that gets no answer once the association is up (timeout, abort) does count an attempt for
 that file, so one instance that makes the PACS fail every time cannot hold the queue for
-ever; with the default 20 attempts and backoff up to 300 s that takes over an hour of
-failures, and the instance is kept in ``dead/``, not lost. The thread survives any
-exception (it is logged, audited, and backed off). Attempt counts live in memory: a restart
-gives every file a fresh count (so a restart can only delay a dead letter, never lose an
-instance).
+ever; so does a presentation context the destination refuses (the reason names the SOP class
+and the transfer syntax, UID and name, and the A-ASSOCIATE-AC result, PS3.8 Table 9-18: a
+destination that takes only uncompressed images refuses a JPEG 2000 one), also when it
+refuses every context of an association. With the default 20 attempts and backoff up to
+300 s that takes over an hour of failures, and the instance is kept in ``dead/``, not lost.
+The thread survives any exception (it is logged, audited, and backed off). Attempt counts
+live in memory: a restart gives every file a fresh count (so a restart can only delay a dead
+letter, never lose an instance).
 """
 
 from __future__ import annotations
@@ -173,6 +176,12 @@ class Forwarder(threading.Thread):
                 d.host, d.port, self.calling_aet, d.ae_title,
                 [ul.Proposal(sop, (ts,)) for sop, ts in pairs], ssl_context=d.ssl_context(),
                 timeout=d.timeout_seconds)
+        except ul.NoContextAccepted as exc:  # not an outage: what these files are is refused
+            for q in items:
+                if (q.sop_class, q.transfer_syntax) in pairs:
+                    self._fail(q.path, ul.refusal_text(exc.refused, q.sop_class,
+                                                       q.transfer_syntax))
+            return False
         except ul.AssociationError as exc:
             self._unreachable(f"{d.ae_title}@{d.host}:{d.port}: {exc}")
             return False
@@ -183,9 +192,8 @@ class Forwarder(threading.Thread):
                 if (q.sop_class, q.transfer_syntax) not in pairs:
                     continue  # beyond this association's contexts: the next batch takes it
                 ctx = assoc.context_for(q.sop_class, q.transfer_syntax)
-                if ctx is None:
-                    self._fail(q.path, f"destination does not accept SOP class {q.sop_class} "
-                               f"in transfer syntax {q.transfer_syntax}")
+                if ctx is None:  # the reason names the SOP class and transfer syntax refused
+                    self._fail(q.path, assoc.refusal(q.sop_class, q.transfer_syntax))
                     continue
                 try:
                     data = q.path.read_bytes()
