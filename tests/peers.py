@@ -72,15 +72,18 @@ def running(cmd: list[str], port: int, workdir: Path) -> Iterator[int]:
 
 @contextmanager
 def storescp(workdir: Path, aet: str = "STORESCP",
-             tls: tuple[Path, Path] | None = None) -> Iterator[int]:
-    """dcmtk's storescp; with ``tls=(key, cert)`` it speaks only TLS (anonymous clients
-    allowed: +tla is not given, so a client certificate is not required: -ic)."""
+             tls: tuple[Path, Path] | None = None,
+             client_ca: Path | None = None) -> Iterator[int]:
+    """dcmtk's storescp; with ``tls=(key, cert)`` it speaks only TLS (a client certificate is
+    not required: -ic), and with ``client_ca`` too it requires a client certificate signed
+    by it (+cf, and dcmtk's default --require-peer-cert)."""
     port = free_port()
     out = workdir / "received"
     out.mkdir(parents=True, exist_ok=True)
     cmd = [need("storescp"), "-aet", aet, "-od", str(out)]
     if tls is not None:
-        cmd += ["+tls", str(tls[0]), str(tls[1]), "-ic"]
+        cmd += ["+tls", str(tls[0]), str(tls[1])]
+        cmd += ["+cf", str(client_ca)] if client_ca is not None else ["-ic"]
     with running([*cmd, str(port)], port, workdir) as p:
         yield p
 
