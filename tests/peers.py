@@ -57,6 +57,7 @@ def running(cmd: list[str], port: int, workdir: Path) -> Iterator[int]:
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 cwd=workdir, start_new_session=True)
+    (workdir / "peer.pid").write_text(str(proc.pid))  # for a test that kills it by its id
     try:
         _wait_listening(port, proc, log)
         yield port

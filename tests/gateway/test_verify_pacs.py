@@ -151,3 +151,39 @@ def test_an_image_the_pacs_cannot_return_is_corrupted_and_the_finding_says_why(
     assert "the PACS refused JPEG 2000 Image Compression and accepted Explicit VR Little " \
            "Endian" in detail
     assert "its C-GET answered status 0x" in detail and "1 failed" in detail, detail
+
+
+def test_a_pacs_that_dies_during_retrieval_is_an_error_not_corrupted_images(
+        start_gateway: Callable[..., Gateway], tmp_path: Path) -> None:
+    """Orthanc is killed (SIGKILL) as the first image arrives: the association ends, a new
+    one cannot be opened, and verify --pacs stops with an error naming what happened instead
+    of reporting the images it could not ask for as corrupted."""
+    import signal
+
+    import pytest
+
+    from pacsguard.errors import PacsguardError
+    from pacsguard.gateway.config import load_config
+    from pacsguard.gateway.pacs import Scope, verify_pacs
+    from pacsguard.workspace import Workspace
+
+    images = tmp_path / "modality"
+    write_images(images, OPTIMA_CT, 6)
+    with orthanc(tmp_path / "orthanc") as pacs:
+        gw = start_gateway(tail=_destination(pacs.port))
+        assert storescu(gw.port, images).returncode == 0
+        assert _wait(lambda: _waiting(gw) == 0 and pacs.count() == 6)
+        pid = int((tmp_path / "orthanc" / "peer.pid").read_text())
+        cfg = load_config(gw.spool.parent / "gateway.toml")
+        ledger, profile, key = Workspace(gw.home).open_ledger(read_only=True)
+
+        def kill_the_pacs(n: int, size: int) -> None:
+            if n == 1:
+                os.kill(pid, signal.SIGKILL)
+
+        with pytest.raises(PacsguardError, match="ended during a C-GET") as raised:
+            verify_pacs(ledger, profile, key, cfg.destination[0], "PACSGUARD", Scope(),
+                        kill_the_pacs)
+    assert "after 1 instances were checked" in str(raised.value)
+    assert "a new one failed" in str(raised.value)
+    assert "run verify --pacs again" in str(raised.value)

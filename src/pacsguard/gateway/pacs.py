@@ -431,6 +431,8 @@ class _Retriever:
         self.batch: _Batch | None = None
         self.tmp = Path(".")
         self.error: str | None = None  # a failure on our side while an instance arrived
+        self.contexts: list[Context] = []
+        self.assoc: PacsAssociation
 
     def run(self, chosen: list[Listed], recorded: dict[str, _Recorded],
             by_series: bool) -> list[Finding]:
@@ -450,7 +452,8 @@ class _Retriever:
 
     def _round(self, todo: list[Listed], recorded: dict[str, _Recorded],
                contexts: list[Context], by_series: bool) -> None:
-        assoc = PacsAssociation(self.dest, self.calling_aet, contexts, self._store)
+        self.contexts = contexts
+        self.assoc = PacsAssociation(self.dest, self.calling_aet, contexts, self._store)
         try:
             series: dict[tuple[str, str], list[Listed]] = {}
             for x in todo:
@@ -458,12 +461,12 @@ class _Retriever:
             for (study, uid), members in series.items():
                 left, before = members, ""
                 if by_series and len(members) > 1:
-                    done, outcome = self._get(assoc, members, "SERIES", StudyInstanceUID=study,
+                    done, outcome = self._get(members, "SERIES", StudyInstanceUID=study,
                                               SeriesInstanceUID=uid)
                     left = [x for x in members if x.sop not in done]
                     before = f" (its series' C-GET answered {outcome.describe()})"
                 for x in left:  # one by one: a sample, or what the series C-GET did not return
-                    done, outcome = self._get(assoc, [x], "IMAGE", StudyInstanceUID=study,
+                    done, outcome = self._get([x], "IMAGE", StudyInstanceUID=study,
                                               SeriesInstanceUID=uid, SOPInstanceUID=x.sop)
                     if x.sop in done:
                         continue
@@ -471,26 +474,49 @@ class _Retriever:
                     self.findings.append(Finding(
                         Status.CORRUPTED, x.sop, self.where,
                         "listed by the PACS but not returned by C-GET: "
-                        f"{assoc.offered(r.sop_class, r.transfer_syntax)}; its C-GET answered "
-                        f"{outcome.describe(x.sop)}{before}"))
+                        f"{self.assoc.offered(r.sop_class, r.transfer_syntax)}; its C-GET "
+                        f"answered {outcome.describe(x.sop)}{before}"))
                     self._advance(0)
         finally:
-            assoc.close()
+            self.assoc.close()
 
-    def _get(self, assoc: PacsAssociation, members: list[Listed], level: str,
+    def _get(self, members: list[Listed], level: str,
              **keys: str) -> tuple[set[str], GetOutcome]:
-        """One C-GET expecting ``members``; which of them arrived, and the final answer."""
+        """One C-GET expecting ``members``; which of them arrived, and the final answer.
+
+        An association that ends during the C-GET (the PACS restarted, the network dropped)
+        says nothing about the images: a new one is opened and the C-GET asked again (what
+        already arrived is not compared twice). When that fails too, the run stops with an
+        error (no verdict) rather than report images it could not ask for as corrupted."""
         wanted = {x.sop: x for x in members}
-        self.batch = _Batch(wanted, self.ledger.current(list(wanted)))
+        batch = self.batch = _Batch(wanted, self.ledger.current(list(wanted)))
         try:
-            outcome = assoc.get(level, **keys)
-        except (OSError, RuntimeError, ValueError) as exc:
-            outcome = GetOutcome(None, error=f"the C-GET failed ({exc})")
-        done, self.batch = self.batch.done, None
-        if self.error is not None:
-            raise PacsguardError(f"a retrieved instance could not be checked: {self.error}; "
-                                 f"check the free space of {self.tmp.parent}") from None
-        return done, outcome
+            for attempt in (1, 2):
+                try:
+                    outcome = self.assoc.get(level, **keys)
+                except (OSError, RuntimeError, ValueError) as exc:
+                    outcome = GetOutcome(None, error=f"the C-GET failed ({exc})")
+                if self.error is not None:
+                    raise PacsguardError(f"a retrieved instance could not be checked: "
+                                         f"{self.error}; check the free space of "
+                                         f"{self.tmp.parent}")
+                if self.assoc.assoc.is_established:
+                    return batch.done, outcome
+                lost = (f"the association with PACS {self.dest.name} ended during a C-GET "
+                        f"({outcome.describe()}) after {self.count} instances were checked")
+                if attempt == 2:
+                    raise PacsguardError(f"{lost}, and again on a new association; nothing is "
+                                         "concluded about the rest: run verify --pacs again")
+                try:
+                    self.assoc = PacsAssociation(self.dest, self.calling_aet, self.contexts,
+                                                 self._store)
+                except PacsguardError as exc:
+                    raise PacsguardError(f"{lost}, and a new one failed ({exc}); nothing is "
+                                         "concluded about the rest: run verify --pacs again"
+                                         ) from None
+            raise AssertionError("unreachable")
+        finally:
+            self.batch = None
 
     def _advance(self, size: int) -> None:
         self.count += 1
