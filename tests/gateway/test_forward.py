@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pydicom import dcmread
 from typer.testing import CliRunner
 
 from pacsguard.cli.main import app
@@ -179,3 +180,7 @@ def test_an_association_whose_every_context_is_refused_counts_attempts_and_names
     assert _dead_reasons(gw) == [J2K_REFUSED]
     failed = [e for e in gw.audit_events() if e["event"] == "forward_failed"]
     assert [e["reason"] for e in failed] == [J2K_REFUSED]  # the first attempt of two
+    # both name the instance (a UID, not patient data)
+    sop = str(dcmread(J2K, stop_before_pixels=True).SOPInstanceUID)
+    assert [e["sop_instance_uid"] for e in gw.audit_events()
+            if e["event"] in ("forward_failed", "dead_letter")] == [sop, sop]

@@ -180,7 +180,7 @@ class Forwarder(threading.Thread):
             for q in items:
                 if (q.sop_class, q.transfer_syntax) in pairs:
                     self._fail(q.path, ul.refusal_text(exc.refused, q.sop_class,
-                                                       q.transfer_syntax))
+                                                       q.transfer_syntax), sop=q.sop_instance)
             return False
         except ul.AssociationError as exc:
             self._unreachable(f"{d.ae_title}@{d.host}:{d.port}: {exc}")
@@ -193,7 +193,8 @@ class Forwarder(threading.Thread):
                     continue  # beyond this association's contexts: the next batch takes it
                 ctx = assoc.context_for(q.sop_class, q.transfer_syntax)
                 if ctx is None:  # the reason names the SOP class and transfer syntax refused
-                    self._fail(q.path, assoc.refusal(q.sop_class, q.transfer_syntax))
+                    self._fail(q.path, assoc.refusal(q.sop_class, q.transfer_syntax),
+                               sop=q.sop_instance)
                     continue
                 try:
                     data = q.path.read_bytes()
@@ -203,7 +204,7 @@ class Forwarder(threading.Thread):
                     status = assoc.store(ctx, q.sop_class, q.sop_instance,
                                          memoryview(data)[ul.data_set_offset(data):])
                 except ul.AssociationError as exc:
-                    self._fail(q.path, f"C-STORE no response ({exc})")
+                    self._fail(q.path, f"C-STORE no response ({exc})", sop=q.sop_instance)
                     return False
                 if status in STORED:
                     self.spool.remove(q.path)
@@ -212,7 +213,7 @@ class Forwarder(threading.Thread):
                         self.state.attempts.pop(q.path.name, None)
                         self.state.last_success_at = utc_now()
                     continue
-                self._fail(q.path, f"C-STORE status 0x{status:04X}")
+                self._fail(q.path, f"C-STORE status 0x{status:04X}", sop=q.sop_instance)
                 return False
         finally:
             assoc.release()
@@ -228,7 +229,9 @@ class Forwarder(threading.Thread):
             self.state.last_error, self.state.last_error_at = why, utc_now()
         self.audit.write("forward_failed", destination=self.dest.name, reason=why)
 
-    def _fail(self, path: Path, why: str, dead_now: bool = False) -> None:
+    def _fail(self, path: Path, why: str, dead_now: bool = False, sop: str = "") -> None:
+        """One failed attempt for ``path`` (instance ``sop`` when its File Meta was read)."""
+        named = {"sop_instance_uid": sop} if ul.valid_uid(sop) else {}
         with self._lock:
             n = self.state.attempts.get(path.name, 0) + 1
             self.state.attempts[path.name] = n
@@ -244,10 +247,10 @@ class Forwarder(threading.Thread):
                 self.state.attempts.pop(path.name, None)
                 self.state.dead_letters += 1
             self.audit.write("dead_letter", destination=self.dest.name, file=path.name,
-                             attempts=n, reason=why)
+                             **named, attempts=n, reason=why)
         else:
             self.audit.write("forward_failed", destination=self.dest.name, file=path.name,
-                             attempt=n, reason=why)
+                             **named, attempt=n, reason=why)
 
     def _write_status(self) -> None:
         with self._lock:
