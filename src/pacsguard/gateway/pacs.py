@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pacsguard.dicom.ul import transfer_syntax_name as ts_name
 from pacsguard.errors import DicomReadError, PacsguardError
 from pacsguard.gateway.config import Destination
 from pacsguard.integrity.fingerprint import fingerprint_file
@@ -75,15 +76,6 @@ OTHER_STANDARD = (
     "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
     "1.2.840.10008.1.2.4.81",  # JPEG-LS Lossy (near-lossless)
 )
-
-
-def ts_name(uid: str) -> str:
-    """A transfer syntax as a person reads it: ``JPEG 2000 Image Compression
-    (1.2.840.10008.1.2.4.91)``."""
-    from pydicom.uid import UID
-
-    name = UID(uid).name
-    return uid if not name or name == uid else f"{name} ({uid})"
 
 
 def _short_ts(uid: str) -> str:
