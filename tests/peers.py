@@ -57,6 +57,7 @@ def running(cmd: list[str], port: int, workdir: Path) -> Iterator[int]:
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 cwd=workdir, start_new_session=True)
+    (workdir / "peer.pid").write_text(str(proc.pid))  # for a test that kills it by its id
     try:
         _wait_listening(port, proc, log)
         yield port
@@ -72,15 +73,18 @@ def running(cmd: list[str], port: int, workdir: Path) -> Iterator[int]:
 
 @contextmanager
 def storescp(workdir: Path, aet: str = "STORESCP",
-             tls: tuple[Path, Path] | None = None) -> Iterator[int]:
-    """dcmtk's storescp; with ``tls=(key, cert)`` it speaks only TLS (anonymous clients
-    allowed: +tla is not given, so a client certificate is not required: -ic)."""
+             tls: tuple[Path, Path] | None = None,
+             client_ca: Path | None = None) -> Iterator[int]:
+    """dcmtk's storescp; with ``tls=(key, cert)`` it speaks only TLS (a client certificate is
+    not required: -ic), and with ``client_ca`` too it requires a client certificate signed
+    by it (+cf, and dcmtk's default --require-peer-cert)."""
     port = free_port()
     out = workdir / "received"
     out.mkdir(parents=True, exist_ok=True)
     cmd = [need("storescp"), "-aet", aet, "-od", str(out)]
     if tls is not None:
-        cmd += ["+tls", str(tls[0]), str(tls[1]), "-ic"]
+        cmd += ["+tls", str(tls[0]), str(tls[1])]
+        cmd += ["+cf", str(client_ca)] if client_ca is not None else ["-ic"]
     with running([*cmd, str(port)], port, workdir) as p:
         yield p
 
@@ -110,7 +114,10 @@ class OrthancPeer:
 
 @contextmanager
 def orthanc(workdir: Path, aet: str = "ORTHANC", check_called_aet: bool = True,
-            port: int | None = None) -> Iterator[OrthancPeer]:
+            port: int | None = None, extra: dict[str, Any] | None = None
+            ) -> Iterator[OrthancPeer]:
+    """Orthanc with its storage under ``workdir`` (kept: a second start serves what the first
+    stored); ``extra`` adds or overrides configuration keys."""
     port, http = port or free_port(), free_port()
     password = os.urandom(8).hex()
     db = workdir / "orthanc-db"
@@ -124,7 +131,7 @@ def orthanc(workdir: Path, aet: str = "ORTHANC", check_called_aet: bool = True,
               "DicomAlwaysAllowFind": True, "DicomAlwaysAllowGet": True,
               # no in-memory cache of stored files: a test that alters a stored file must
               # see Orthanc serve the altered bytes
-              "MaximumStorageCacheSize": 0}
+              "MaximumStorageCacheSize": 0, **(extra or {})}
     (workdir / "orthanc.json").write_text(json.dumps(config))
     with running([need(ORTHANC), str(workdir / "orthanc.json")], port, workdir):
         yield OrthancPeer(port, http, "test", password)

@@ -76,15 +76,20 @@ class Pair:
     cert: Path
 
 
-def make_cert(folder: Path, name: str, days: int = 365, expired: bool = False) -> Pair:
-    """A self-signed EC certificate naming 127.0.0.1 (expired a day ago when asked)."""
+def make_cert(folder: Path, name: str, days: int = 365, expired: bool = False,
+              rsa: bool = False) -> Pair:
+    """A self-signed EC certificate naming 127.0.0.1 (expired a day ago when asked); RSA
+    when asked (dcmtk's default TLS profile offers TLS 1.2 only with RSA keys)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
     from cryptography.x509.oid import NameOID
 
     folder.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: ec.EllipticCurvePrivateKey | rsa_keys.RSAPrivateKey = (
+        rsa_keys.generate_private_key(65537, 2048) if rsa else ec.generate_private_key(
+            ec.SECP256R1()))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
     start, end = ((now - dt.timedelta(days=30), now - dt.timedelta(days=1)) if expired

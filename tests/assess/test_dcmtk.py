@@ -114,3 +114,32 @@ def test_an_expired_certificate_and_plain_dicom_beside_tls_are_reported(
     ids = {f.id for f in a.findings}
     assert {"TLS-CERT-EXPIRED", "TLS-PLAIN-ALONGSIDE"} <= ids
     assert "TLS-ABSENT" not in ids
+
+
+def test_tls_versions_a_missing_client_certificate_hides_leave_transport_incomplete(
+        tmp_path: Path) -> None:
+    """storescp with an RSA certificate requires a client certificate: without one, TLS 1.2
+    ends in a handshake_failure alert, the same alert as a refused version; so TLS 1.2 is
+    'not determined' and the transport section incomplete, never 'refused'. With the
+    certificate, TLS 1.2 is accepted and the section complete."""
+    from pacsguard.assess.model import TlsClient
+
+    server = make_cert(tmp_path / "certs", "storescp", rsa=True)
+    client = make_cert(tmp_path / "certs", "pacsguard-client", rsa=True)
+    with storescp(tmp_path, tls=(server.key, server.cert), client_ca=client.cert) as port:
+        without = assess(options(port))
+        given = assess(options(port, tls=TlsClient(client.cert, client.key)))
+    [transport] = [s for s in without.sections if s.family == "transport"]
+    facts = {f.name: f.value for f in transport.facts}
+    assert facts[f"client certificate ({port})"].startswith("required")
+    assert facts[f"TLS 1.2 ({port})"] == (
+        "not determined: the handshake ended with SSLV3_ALERT_HANDSHAKE_FAILURE, and the node "
+        "requires a client certificate that was not given")
+    assert transport.incomplete and "TLS 1.2" in transport.gap and "--tls-cert" in transport.gap
+    assert not without.complete and without.exit_status == 2
+    assert without.as_dict()["incomplete_checks"][-1]["why"] == transport.gap
+    assert f"Incomplete: {transport.gap}" in render_html(without)
+    [transport] = [s for s in given.sections if s.family == "transport"]
+    facts = {f.name: f.value for f in transport.facts}
+    assert facts[f"TLS 1.2 ({port})"].startswith("accepted")
+    assert not transport.incomplete and not transport.gap

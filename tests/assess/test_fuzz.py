@@ -222,3 +222,22 @@ def test_a_reproducer_that_cannot_be_written_is_a_fact_not_a_lost_finding(
     [section] = [s for s in a.sections if s.family == "fuzz"]
     assert {f.name: f.value for f in section.facts}["reproducers not written"].startswith(
         f"{blocked}: ")
+
+
+def test_reproducers_are_written_next_to_the_report_by_default(
+        fragile: Fragile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the current folder is not where the report goes
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    r = CliRunner().invoke(_app(), [
+        "assess", f"127.0.0.1:{fragile.port}", "--authorized-by", "Test Runner, pytest",
+        "--fuzz", "40", "--seed", "1234", "--timeout", "1.5", "--rate", "20",
+        "--json", str(reports / "assessment.json")])
+    assert r.exit_code == 6, r.output
+    [path] = sorted(reports.glob("*-seed1234-case*.json"))
+    assert not any(elsewhere.iterdir())
+    report = json.loads((reports / "assessment.json").read_text())
+    [crash] = [f for f in report["findings"] if f["id"] == "FUZZ-CRASH"]
+    assert str(path) in crash["evidence"]

@@ -134,3 +134,24 @@ def test_ctrl_c_during_a_campaign_still_deletes_every_test_instance_and_says_so(
     assert "interrupted" in r.output and "committed batches" not in r.output
     assert "test studies 2, deleted 2" in r.output and "left 0" in r.output
     assert peer.instances() == 0
+
+
+def test_a_given_called_title_is_used_without_guessing_defaults_unless_asked(
+        orthanc_hardened: Orthanc) -> None:
+    peer = orthanc_hardened
+    a = assess(options(peer.port, called_aet=peer.aet, tls=client_tls(peer)))
+    policy = facts(a, "policy")
+    assert policy["called title used"] == peer.aet
+    assert policy["default called titles tried"] == "0"
+    assert {f.name: f.value for f in a.settings}["default called titles tried at most"] \
+        .startswith("0 (--called-aet given")
+    # a wrong title: nothing is guessed, and the report says why the checks could not run
+    a = assess(options(peer.port, called_aet="NOT-ITS-TITLE", tls=client_tls(peer)))
+    [section] = [s for s in a.sections if s.family == "policy"]
+    assert facts(a, "policy")["default called titles tried"] == "0"
+    assert section.incomplete and "does not answer to the given --called-aet " \
+        "'NOT-ITS-TITLE'; no default titles were tried" in section.skipped
+    # asked for: the defaults are tried as well (none is Orthanc's configured title here)
+    a = assess(options(peer.port, called_aet="NOT-ITS-TITLE", guesses=3,
+                       tls=client_tls(peer)))
+    assert facts(a, "policy")["default called titles tried"] == "3"

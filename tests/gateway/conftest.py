@@ -121,11 +121,19 @@ def echo(port: int, calling: str, called: str = "PACSGUARD") -> subprocess.Compl
                           capture_output=True, text=True, timeout=30)
 
 
-def storescu(port: int, folder: Path, calling: str = "CT01") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([shutil.which("storescu") or "storescu", "-to", "10", "-aet", calling,
-                           "-aec", "PACSGUARD", "+sd", "+r", "127.0.0.1", str(port),
-                           str(folder)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "TCP_NODELAY": "1"})
+#: the storescu profile docs/gateway.md gives for sending compressed images as they are
+AS_THEY_ARE = Path(__file__).resolve().parents[2] / "docs" / "storescu-as-they-are.cfg"
+
+
+def storescu(port: int, folder: Path, calling: str = "CT01", as_they_are: bool = False,
+             called: str = "PACSGUARD") -> subprocess.CompletedProcess[str]:
+    """dcmtk's storescu sending ``folder``; ``as_they_are``: with the profile of
+    docs/storescu-as-they-are.cfg, each file in its own transfer syntax."""
+    profile = ["-xf", str(AS_THEY_ARE), "AsTheyAre"] if as_they_are else []
+    return subprocess.run([shutil.which("storescu") or "storescu", "-to", "10", *profile,
+                           "-aet", calling, "-aec", called, "+sd", "+r", "127.0.0.1",
+                           str(port), str(folder)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "TCP_NODELAY": "1"})
 
 
 def uids(folder: Path) -> set[str]:

@@ -4,14 +4,16 @@ only delays, an undeliverable instance becomes a dead letter, and `gateway statu
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pydicom import dcmread
 from typer.testing import CliRunner
 
 from pacsguard.cli.main import app
-from tests.fleet import OPTIMA_CT, write_images
+from tests.fleet import OPTIMA_CT, SAMPLES, write_images
 from tests.gateway.conftest import Gateway, storescu, uids
 from tests.peers import free_port, orthanc
 
@@ -131,3 +133,54 @@ def test_forwarding_over_dicom_tls_to_a_tls_only_peer(start_gateway: Callable[..
         assert storescu(gw.port, images).returncode == 0
         received = tmp_path / "scp" / "received"
         assert _wait(lambda: _waiting(gw) == 0 and len(list(received.iterdir())) == 4, 60)
+
+
+J2K = SAMPLES / "pydicom-data" / "MR2_J2KI.dcm"  # JPEG 2000 (1.2.840.10008.1.2.4.91)
+J2K_REFUSED = ("the destination refused SOP class MR Image Storage (1.2.840.10008.5.1.4.1.1.4) "
+               "in transfer syntax JPEG 2000 Image Compression (1.2.840.10008.1.2.4.91): "
+               "transfer syntaxes not supported (provider rejection)")
+
+
+def _dead_reasons(gw: Gateway) -> list[str]:
+    return [str(e["reason"]) for e in gw.audit_events() if e["event"] == "dead_letter"]
+
+
+def test_a_jpeg2000_image_the_destination_refuses_is_a_dead_letter_naming_the_syntax(
+        start_gateway: Callable[..., Gateway], tmp_path: Path) -> None:
+    """dcmtk's storescp without +xa takes only uncompressed images: it accepts the CT slices'
+    context and refuses the JPEG 2000 one. The CT slices are delivered; the JPEG 2000 image
+    becomes a dead letter whose reason names the transfer syntax refused."""
+    from tests.peers import storescp
+
+    images = tmp_path / "modality"
+    write_images(images, OPTIMA_CT, 2)
+    shutil.copy(J2K, images / "MR2_J2KI.dcm")
+    with storescp(tmp_path / "scp") as port:
+        gw = start_gateway(tail=_destination(port, ae="STORESCP", extra="max_attempts = 2\n"))
+        assert storescu(gw.port, images, as_they_are=True).returncode == 0
+        received = tmp_path / "scp" / "received"
+        assert _wait(lambda: len(list(received.iterdir())) == 2 and _waiting(gw) == 0, 60)
+    assert _dead_reasons(gw) == [J2K_REFUSED]
+    assert J2K_REFUSED in str(_status(gw)["last_error"])
+
+
+def test_an_association_whose_every_context_is_refused_counts_attempts_and_names_the_syntax(
+        start_gateway: Callable[..., Gateway], tmp_path: Path) -> None:
+    """Only the JPEG 2000 image is queued: storescp answers A-ASSOCIATE-AC accepting no
+    context. That is a refusal of the image, not an outage: it ends in a dead letter."""
+    from tests.peers import storescp
+
+    images = tmp_path / "modality"
+    images.mkdir()
+    shutil.copy(J2K, images / "MR2_J2KI.dcm")
+    with storescp(tmp_path / "scp") as port:
+        gw = start_gateway(tail=_destination(port, ae="STORESCP", extra="max_attempts = 2\n"))
+        assert storescu(gw.port, images, as_they_are=True).returncode == 0
+        assert _wait(lambda: len(list((gw.spool / "dead" / "pacs").iterdir())) == 1, 60)
+    assert _dead_reasons(gw) == [J2K_REFUSED]
+    failed = [e for e in gw.audit_events() if e["event"] == "forward_failed"]
+    assert [e["reason"] for e in failed] == [J2K_REFUSED]  # the first attempt of two
+    # both name the instance (a UID, not patient data)
+    sop = str(dcmread(J2K, stop_before_pixels=True).SOPInstanceUID)
+    assert [e["sop_instance_uid"] for e in gw.audit_events()
+            if e["event"] in ("forward_failed", "dead_letter")] == [sop, sop]

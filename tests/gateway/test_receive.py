@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,9 @@ def test_a_full_spool_is_refused_never_acknowledged(start_gateway: object,
                                 for p in queued}
     refused = [e for e in gw.audit_events() if e["event"] == "store_refused"]
     assert refused and "spool full" in str(refused[0]["reason"])  # storescu stops there
+    # the refused instance is named (a UID is not patient data): sent, and not recorded
+    sent = {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in paths}
+    assert refused[0]["sop_instance_uid"] in sent - gw.ledger_uids()
 
 
 def test_dicom_tls_with_dcmtk_and_client_certificates(start_gateway: object,
@@ -124,6 +128,16 @@ def test_sigterm_stops_gracefully(start_gateway: object) -> None:
      "[[sender]]\nae_title='CT'\naddresses=['not-an-ip']\n",
      r"sender\[1\].addresses: Value error, 'not-an-ip' is not an IP"),
     ("[gateway\n", "not valid TOML"),
+    # numbers and booleans are strict: a quoted port is an error, not a guess
+    ("[gateway]\nae_title='A'\nport='11112'\nspool_dir='s'\naudit_log='a'\n"
+     "allow_plain_tcp=true\n", "gateway.port: Input should be a valid integer \\(it is the "
+     "string '11112'; write a number without quotes\\)"),
+    ("[gateway]\nae_title='A'\nport=104\nspool_dir='s'\naudit_log='a'\nallow_plain_tcp=true\n"
+     "[[destination]]\nname='pacs'\nae_title='P'\nhost='127.0.0.1'\nport='104'\n"
+     "allow_plain_tcp=true\n", r"destination\[1\].port: Input should be a valid integer"),
+    ("[gateway]\nae_title='A'\nport=104\nspool_dir='s'\naudit_log='a'\n"
+     "allow_plain_tcp='yes'\n", "gateway.allow_plain_tcp: Input should be a valid boolean "
+     "\\(it is the string 'yes'; write true or false without quotes\\)"),
 ])
 def test_a_bad_configuration_names_the_key_and_the_problem(tmp_path: Path, body: str,
                                                            reason: str) -> None:
@@ -182,3 +196,58 @@ def test_connections_beyond_the_cap_are_closed_and_audited(start_gateway: object
         for s in idle:
             s.close()
     assert echo(gw.port, "CT01").returncode == 0  # and it serves again once they are gone
+
+
+def test_an_instance_larger_than_allowed_is_refused_by_name(start_gateway: object,
+                                                            tmp_path: Path) -> None:
+    from pydicom import dcmread
+
+    images = tmp_path / "modality"
+    [path] = write_images(images, OPTIMA_CT, 1)
+    gw = start_gateway("max_instance_bytes = 4096")  # type: ignore[operator]
+    assert storescu(gw.port, images).returncode != 0
+    deadline = time.monotonic() + 10  # storescu may see the abort before the event is written
+    while time.monotonic() < deadline and not any(
+            e["event"] == "association_closed" for e in gw.audit_events()):
+        time.sleep(0.1)
+    [refused] = [e for e in gw.audit_events() if e["event"] == "store_refused"]
+    assert refused["sop_instance_uid"] == str(dcmread(path).SOPInstanceUID)
+    assert "larger than the 4,096 bytes allowed" in str(refused["reason"])
+    assert "max_instance_bytes" in str(refused["reason"])
+    [closed] = [e for e in gw.audit_events() if e["event"] == "association_closed"]
+    assert closed["failed"] == 1 and str(closed["ended"]).startswith("aborted")
+
+
+def test_an_instance_that_is_not_dicom_is_refused_by_name(start_gateway: object) -> None:
+    """pacsguard's own upper layer sends a C-STORE whose data set is not DICOM."""
+    from pacsguard.dicom import ul
+
+    gw = start_gateway()  # type: ignore[operator]
+    ct, uid = "1.2.840.10008.5.1.4.1.1.2", "1.2.826.0.1.3680043.10.1.77"
+    with ul.Requestor.connect("127.0.0.1", gw.port, "CT01", "PACSGUARD",
+                              [ul.Proposal(ct, ("1.2.840.10008.1.2.1",))], timeout=10) as a:
+        [cx] = a.contexts.values()
+        assert a.store(cx, ct, uid, b"\xff" * 64) == 0xC000
+    [failed] = [e for e in gw.audit_events() if e["event"] == "store_failed"]
+    assert failed["sop_instance_uid"] == uid
+    assert "not readable as DICOM" in str(failed["reason"])
+
+
+def test_check_config_warns_when_no_sender_is_allowed_and_still_exits_0(
+        tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pacsguard.cli.main import app
+
+    cfg = tmp_path / "g.toml"
+    cfg.write_text("[gateway]\nae_title='A'\nport=11112\nspool_dir='s'\naudit_log='a'\n"
+                   "allow_plain_tcp=true\n")
+    r = CliRunner().invoke(app, ["gateway", "check-config", "--config", str(cfg)])
+    assert r.exit_code == 0
+    assert "valid" in r.stdout and "0 allowed senders" in r.stdout
+    said = " ".join(r.stderr.split())
+    assert "warning" in said and "no [[sender]] is allowed: the gateway will refuse every " \
+        "association" in said
+    cfg.write_text(cfg.read_text() + "[[sender]]\nae_title='CT01'\naddresses=['10.0.0.1']\n")
+    r = CliRunner().invoke(app, ["gateway", "check-config", "--config", str(cfg)])
+    assert r.exit_code == 0 and "warning" not in r.stderr

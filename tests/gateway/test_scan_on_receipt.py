@@ -48,6 +48,9 @@ def test_weaponised_instances_are_refused_and_kept_aside_clean_ones_pass(
     rejected = [e for e in gw.audit_events() if e["event"] == "store_rejected"]
     found = {f for e in rejected for f in e["findings"]}  # type: ignore[attr-defined]
     assert "HIDDEN-EXECUTABLE" in found and any(f.startswith("CONTENT-PDF") for f in found)
+    # each refusal names the instance (a UID, not patient data) and the file kept aside
+    assert {e["sop_instance_uid"] for e in rejected} == set(threats.values())
+    assert {e["file"] for e in rejected} == {p.name for p in kept}
 
 
 def test_quarantine_mode_records_and_acknowledges_but_never_forwards(
@@ -60,7 +63,8 @@ def test_quarantine_mode_records_and_acknowledges_but_never_forwards(
     assert gw.queued() == []
     kept = sorted((gw.spool / "quarantine").iterdir())
     assert {str(dcmread(p).SOPInstanceUID) for p in kept} == set(threats.values())
-    assert len([e for e in gw.audit_events() if e["event"] == "quarantined"]) == 2
+    quarantined = [e for e in gw.audit_events() if e["event"] == "quarantined"]
+    assert {e["sop_instance_uid"] for e in quarantined} == set(threats.values())
     status = subprocess.run([sys.executable, "-m", "pacsguard.cli.main", "gateway", "status",
                              "--config", str(gw.home.parent / "gateway.toml")],
                             capture_output=True, text=True, timeout=60)

@@ -107,4 +107,22 @@ def test_scan_disarm_writes_copies_and_manifest_and_leaves_originals(tmp_path: P
     assert all(e["remaining"] == [] for e in entries)
     assert "2 disarmed" in r.output
     again = run(out)
-    assert again.exit_code == 0, again.output  # the copies are clean (manifest: info only)
+    assert again.exit_code == 0, again.output  # the copies are clean
+    # the manifest is skipped, and said to be, not reported as a file that is not DICOM
+    assert "NOT-DICOM" not in again.output and "manifest.jsonl" in again.output
+    said = " ".join(again.output.split())
+    assert "2 files scanned: 2 clean, 0 with findings (none), 1 skipped (disarm manifest)" in said
+    as_json = run(out, "--format", "json")
+    assert as_json.stdout == ""  # no finding at all
+    assert json.loads(as_json.stderr.splitlines()[-1])["summary"]["skipped"] == 1
+
+
+def test_a_file_named_like_the_manifest_that_is_not_one_is_scanned(tmp_path: Path) -> None:
+    root = tmp_path / "incoming"
+    root.mkdir()
+    (root / "manifest.jsonl").write_bytes(to_bytes(base_dataset(), pe_preamble()))
+    r = run(root, "--format", "json")
+    assert r.exit_code == 6 and "PREAMBLE-PE" in r.stdout
+    (root / "manifest.jsonl").write_text('{"original_path": "x"}\n')  # JSON, not ours
+    r = run(root, "--format", "json")
+    assert r.exit_code == 0 and "NOT-DICOM" in r.stdout

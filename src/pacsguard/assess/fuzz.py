@@ -28,7 +28,8 @@ connections per second (about half as many cases). Connection
 refused: ``FUZZ-CRASH``. Connected but unanswered: ``FUZZ-HANG`` (also when it answers again
 later; the campaign then goes on). A node that does not come back ends the campaign.
 
-**Reproducers.** A failing case is written to ``--reproducers DIR`` as JSON (format
+**Reproducers.** A failing case is written to ``--reproducers DIR`` (default: the folder of
+the ``--json`` or ``--html`` report, else the current folder) as JSON (format
 ``pacsguard-fuzz-reproducer/1``: the bytes to send, hex, and where to wait for the
 A-ASSOCIATE-AC), plus, for one-PDU cases, the raw bytes (``.bin``). Replay with
 ``pacsguard assess-replay FILE HOST:PORT --authorized-by "NAME, reference"`` or

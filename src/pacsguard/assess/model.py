@@ -88,7 +88,9 @@ class Options:
     called_aet: str | None = None  # the node's own AE title, when the tester knows it
     timeout: float = 3.0  # seconds, every network step
     rate: float = 10.0  # requests (connections, handshakes, queries, HTTP) per second
-    guesses: int = 24  # default called AE titles tried at most
+    #: default called AE titles tried at most; None: all of them (24) without --called-aet,
+    #: none with it (the tester named the title: guessing others is asked for, not assumed)
+    guesses: int | None = None
     tls_port: int | None = None
     tls: TlsClient = TlsClient()
     http: str | None = None
@@ -97,9 +99,28 @@ class Options:
     allow_write: bool = False
     fuzz_cases: int = 0
     seed: int | None = None
-    reproducers: Path = Path("pacsguard-reproducers")
+    reproducers: Path = Path(".")  # see reproducers_folder
     data_dir: Path | None = None  # where imported advisories are; None: the default, if any
     data_dir_explicit: bool = False
+
+
+def reproducers_folder(given: Path | None, *reports: Path | None) -> Path:
+    """Where fuzz reproducers go: ``given``; else next to the first report written to a file
+    (``--json``, then ``--html``), so the report and the reproducers its findings name stay
+    together; else the current folder. Their names say target, seed and case."""
+    if given is not None:
+        return given
+    for report in reports:
+        if report is not None and str(report) != "-":
+            return report.parent
+    return Path(".")
+
+
+def guess_limit(options: Options, available: int) -> int:
+    """How many default called AE titles to try (see :attr:`Options.guesses`)."""
+    if options.guesses is not None:
+        return max(0, min(options.guesses, available))
+    return 0 if options.called_aet else available
 
 
 @dataclass(frozen=True)
@@ -120,14 +141,22 @@ class Section:
     facts: tuple[Fact, ...] = ()
     skipped: str = ""
     seconds: float = 0.0
-    #: the check was due but could not run (``skipped`` says why): a gap in the assessment,
-    #: not a result. A check the tester did not ask for, or one made moot by the node
-    #: refusing the unknown caller, is skipped without being a gap.
+    #: the check was due but could not run (``skipped`` says why), or ran only in part
+    #: (``gap`` says what was left out): a gap in the assessment, not a result. A check the
+    #: tester did not ask for, or one made moot by the node refusing the unknown caller, is
+    #: skipped without being a gap.
     incomplete: bool = False
+    gap: str = ""
+
+    @property
+    def why(self) -> str:
+        """Why the section is incomplete (or skipped)."""
+        return self.skipped or self.gap
 
     def as_dict(self) -> dict[str, Any]:
         return {"family": self.family, "title": self.title, "skipped": self.skipped,
-                "incomplete": self.incomplete, "seconds": round(self.seconds, 3),
+                "incomplete": self.incomplete, "gap": self.gap,
+                "seconds": round(self.seconds, 3),
                 "facts": [{"name": f.name, "value": f.value} for f in self.facts],
                 "findings": [f.as_dict() for f in self.findings]}
 
@@ -189,7 +218,7 @@ class Assessment:
             "seconds": round(self.seconds, 3), "tool_version": self.tool_version,
             "settings": {f.name: f.value for f in self.settings},
             "verdict": self.verdict, "complete": self.complete,
-            "incomplete_checks": [{"family": s.family, "title": s.title, "why": s.skipped}
+            "incomplete_checks": [{"family": s.family, "title": s.title, "why": s.why}
                                   for s in self.gaps],
             "worst": self.worst.label, "exit_status": self.exit_status,
             "findings": [f.as_dict() for f in self.findings],

@@ -5,12 +5,13 @@
 2. **Any called AE title?** That first request calls the node by a title no site has
    configured (``PGC`` and random hex) from a calling title no site has configured (``PG`` and
    random hex). Accepted: the called title is not checked.
-3. **A working called title.** Otherwise the title given with ``--called-aet``, then a bounded
-   list of well-known default titles (in the spirit of nmap's dicom-brute), one request each,
-   paced by ``--rate``. A title is right when the node accepts it, or when its
-   A-ASSOCIATE-RJ reason changes from "called AE title not recognised" (source 1, reason 7) to
-   another reason, typically "calling AE title not recognised" (reason 3): that difference
-   alone tells an attacker the title.
+3. **A working called title.** Otherwise the title given with ``--called-aet``; without one
+   (or with ``--guesses N``), a bounded list of well-known default titles (in the spirit of
+   nmap's dicom-brute), one request each, paced by ``--rate``. A tester who names the title
+   has said what to call: guessing others as well is done only when asked. A title is right
+   when the node accepts it, or when its A-ASSOCIATE-RJ reason changes from "called AE title
+   not recognised" (source 1, reason 7) to another reason, typically "calling AE title not
+   recognised" (reason 3): that difference alone tells an attacker the title.
 4. **Any calling AE title?** The request with the working called title and the random calling
    title: accepted means no allow-list of senders.
 
@@ -24,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from pacsguard.assess.catalog import finding
-from pacsguard.assess.model import Fact, Options, Section
+from pacsguard.assess.model import Fact, Options, Section, guess_limit
 from pacsguard.assess.net import (
     CALLED_NOT_RECOGNISED,
     CALLING_NOT_RECOGNISED,
@@ -152,9 +153,9 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Access]:
         if baseline == CALLED_NOT_RECOGNISED:
             any_called = False
         facts.append(Fact("unknown called title", first.describe()))
+        limit = guess_limit(options, len(DEFAULT_CALLED_AETS))
         candidates = ([(options.called_aet, False)] if options.called_aet else []) + [
-            (aet, True) for aet in DEFAULT_CALLED_AETS[:max(0, options.guesses)]
-            if aet != options.called_aet]
+            (aet, True) for aet in DEFAULT_CALLED_AETS[:limit] if aet != options.called_aet]
         tried = 0
         default_hit = ""
         for aet, guessed in candidates:
@@ -196,8 +197,16 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Access]:
     if not working:
         access = Access(channel, True, calling, options.called_aet or probe_called, False,
                         any_called, any_calling, None, plain_answer)
-        return done(access, "" if options.called_aet else
-                    "no called AE title the node answers to was found; give --called-aet")
+        if not options.called_aet:
+            why = "no called AE title the node answers to was found; give --called-aet"
+        elif options.guesses is None:
+            why = (f"the node does not answer to the given --called-aet "
+                   f"'{options.called_aet}'; no default titles were tried (--guesses N to "
+                   "try them too)")
+        else:
+            why = (f"the node answers neither to the given --called-aet "
+                   f"'{options.called_aet}' nor to the default titles tried")
+        return done(access, why)
     facts.append(Fact("called title used", working))
     facts.append(Fact("unknown calling title",
                       "accepted" if any_calling else

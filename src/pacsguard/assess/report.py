@@ -34,12 +34,12 @@ def to_json(a: Assessment) -> str:
 
 INCOMPLETE = ("Incomplete assessment, no verdict: some checks could not run, so the absence "
               "of a finding there proves nothing. Resolve what stopped them and assess again. "
-              "Not run: {gaps}.")
+              "Not run, or not in full: {gaps}.")
 
 
 def verdict(a: Assessment) -> str:
     if not a.complete:
-        reasons = dict.fromkeys(f"{s.title} ({s.skipped})" if s.skipped else s.title
+        reasons = dict.fromkeys(f"{s.title} ({s.why})" if s.why else s.title
                                 for s in a.gaps)
         return INCOMPLETE.format(gaps="; ".join(reasons))
     return VERDICTS[a.worst]

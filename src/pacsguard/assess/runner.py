@@ -32,7 +32,15 @@ from pacsguard.assess import (
     web,
     write,
 )
-from pacsguard.assess.model import Assessment, Fact, Interrupted, Options, Section, ae_title
+from pacsguard.assess.model import (
+    Assessment,
+    Fact,
+    Interrupted,
+    Options,
+    Section,
+    ae_title,
+    guess_limit,
+)
 from pacsguard.assess.net import Pacer
 from pacsguard.assess.write import Written
 from pacsguard.errors import AssessError
@@ -66,7 +74,10 @@ def settings(options: Options) -> tuple[Fact, ...]:
         Fact("called AE title given", options.called_aet or "none"),
         Fact("timeout", f"{options.timeout:g} s per step"),
         Fact("rate limit", f"{options.rate:g} requests/s"),
-        Fact("default called titles tried at most", str(options.guesses)),
+        Fact("default called titles tried at most",
+             str(guess_limit(options, len(policy.DEFAULT_CALLED_AETS)))
+             + (" (--called-aet given; --guesses N to try them too)"
+                if options.called_aet and options.guesses is None else "")),
         Fact("TLS port", str(options.tls_port) if options.tls_port else "the DICOM port"),
         Fact("client certificate", str(options.tls.certificate) if options.tls.certificate
              else "none"),

@@ -8,7 +8,11 @@ On the node's port, and on ``--tls-port`` when given (same host), paced by ``--r
   class the local OpenSSL offers (anonymous, NULL encryption, static RSA key exchange);
 * **client certificate required?** After a handshake *without* a client certificate, one
   A-ASSOCIATE-RQ: a DICOM answer means the node talks to anyone holding no certificate; an
-  alert (``certificate required``) means it insists;
+  alert (``certificate required``) means it insists. Then a version whose handshake ended in
+  an alert other than ``protocol_version`` is *not determined* when no client certificate was
+  given (``--tls-cert``/``--tls-key``): TLS 1.2 and older end a handshake without the
+  required certificate with ``handshake_failure``, the same alert as an unsupported version
+  or cipher. The section is then incomplete (no verdict), not a list of refusals;
 * **the certificate**: validity dates, remaining days, whether it names the host (subject
   alternative names, else the common name), key size, signature hash, and, with ``--tls-ca``,
   whether it verifies against that CA;
@@ -53,6 +57,8 @@ from pacsguard.findings import Finding, Severity
 if TYPE_CHECKING:
     from cryptography import x509
 
+#: alerts that refuse the protocol version itself, whatever the certificates (RFC 8446 §6.2)
+VERSION_ALERTS = ("PROTOCOL_VERSION", "WRONG_VERSION_NUMBER", "INAPPROPRIATE_FALLBACK")
 FAMILY = "transport"
 TITLE = "Transport security (TLS)"
 EXPIRY_WARNING_DAYS = 30
@@ -82,6 +88,11 @@ class PortReport:
     versions: dict[str, str] = field(default_factory=dict)  # label -> result
     weak: list[tuple[str, Severity, str]] = field(default_factory=list)
     client_cert: str = ""  # required / not required / undetermined (why)
+    #: versions whose handshake ended in a TLS alert that does not say "this version": when
+    #: the node requires a client certificate and none was given, the alert may be about the
+    #: certificate (TLS 1.2 and lower end the handshake with handshake_failure, RFC 5246
+    #: §7.4.6), so the version's answer is not known
+    alerted: dict[str, str] = field(default_factory=dict)  # label -> the alert
 
 
 def _context(client: Options | None, version: str | None = None,
@@ -193,6 +204,8 @@ def _port_report(address: str, port: int, options: Options, pacer: Pacer) -> Por
             report.versions[label] = "not testable with the local OpenSSL"
         else:
             report.versions[label] = f"refused ({h.detail})"
+            if h.tls and not any(v in h.detail.upper() for v in VERSION_ALERTS):
+                report.alerted[label] = h.detail
     legacy = any(report.versions.get(label, "").startswith("accepted")
                  for label in ("TLS 1.0", "TLS 1.1", "TLS 1.2"))
     if legacy:
@@ -360,6 +373,7 @@ def check(access: Access, options: Options, pacer: Pacer, exposed: bool = False)
     facts: list[Fact] = []
     findings: list[Finding] = []
     tls_ports: list[int] = []
+    gaps: list[str] = []
     for port in ports:
         report = _port_report(address, port, options, pacer)
         h = report.default
@@ -370,6 +384,17 @@ def check(access: Access, options: Options, pacer: Pacer, exposed: bool = False)
         facts.append(Fact(f"TLS on {port}",
                           f"{h.version}, {h.cipher}" if h.ok else
                           f"offered; the handshake failed ({h.detail})"))
+        channel = Channel(options.target.host, address, port, tls=True, client=options.tls)
+        cc = client_certificate_required(channel, options, pacer, access.called_aet)
+        unknown = list(report.alerted) if (cc.startswith("required")
+                                           and options.tls.certificate is None) else []
+        for label in unknown:  # the alert may be about the missing certificate
+            report.versions[label] = (
+                f"not determined: the handshake ended with {report.alerted[label]}, and the "
+                "node requires a client certificate that was not given")
+        if unknown:
+            gaps.append(f"{', '.join(unknown)} on port {port} could not be tested: the node "
+                        "requires a client certificate; give --tls-cert and --tls-key")
         for label, result in report.versions.items():
             facts.append(Fact(f"{label} ({port})", result))
         old = [label for label in ("TLS 1.0", "TLS 1.1")
@@ -384,8 +409,9 @@ def check(access: Access, options: Options, pacer: Pacer, exposed: bool = False)
                 findings.append(finding("TLS-WEAK-CIPHER", sev,
                                         f"Port {port} negotiates {label}: {result}.",
                                         f"{address}:{port}"))
-        channel = Channel(options.target.host, address, port, tls=True, client=options.tls)
-        cc = client_certificate_required(channel, options, pacer, access.called_aet)
+        if not report.weak and unknown:
+            facts.append(Fact(f"suites ({port})", "not tested: no TLS 1.2 or older handshake "
+                              "succeeded without a client certificate"))
         facts.append(Fact(f"client certificate ({port})", cc))
         if cc.startswith("not required"):
             findings.append(finding("TLS-NO-CLIENT-CERT", Severity.MEDIUM,
@@ -412,4 +438,5 @@ def check(access: Access, options: Options, pacer: Pacer, exposed: bool = False)
                "retrieve: that data crosses the network unencrypted." if exposed else ""),
             subject))
     return Section(FAMILY, TITLE, tuple(findings), tuple(facts),
-                   seconds=time.monotonic() - started)
+                   seconds=time.monotonic() - started, incomplete=bool(gaps),
+                   gap="; ".join(gaps))

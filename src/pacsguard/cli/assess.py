@@ -54,6 +54,8 @@ def _print(a: Assessment) -> None:
         console.print(head, highlight=False)
         for fact in s.facts:
             console.print(f"  {escape(fact.name)}: {escape(fact.value)}", highlight=False)
+        if s.gap:
+            console.print(f"  [yellow]incomplete[/]: {escape(s.gap)}", highlight=False)
     console.rule(f"{len(a.findings)} findings")
     for f in a.findings:
         label = f.severity.label
@@ -113,8 +115,9 @@ def assess_cmd(
     rate: Annotated[float, typer.Option(min=0.1, max=50, help="Requests (connections, "
                                         "queries, handshakes, HTTP, fuzz cases and their "
                                         "liveness checks) per second, at most.")] = 10.0,
-    guesses: Annotated[int, typer.Option(min=0, max=24, help="Default called AE titles to "
-                                         "try at most.")] = 24,
+    guesses: Annotated[int | None, typer.Option(
+        min=0, max=24, help="Default called AE titles to try at most (default: all 24; none "
+        "when --called-aet is given).", show_default=False)] = None,
     tls_port: Annotated[int | None, typer.Option(min=1, max=65535, help="The node's TLS "
                                                  "port, if not the DICOM port.")] = None,
     tls_cert: TlsCert = None, tls_key: TlsKey = None,
@@ -133,8 +136,9 @@ def assess_cmd(
                                       "fuzzing).")] = 0,
     seed: Annotated[int | None, typer.Option(min=0, help="Fuzz seed (default: random, "
                                              "printed).")] = None,
-    reproducers: Annotated[Path, typer.Option(help="Where failing fuzz cases are "
-                                              "written.")] = Path("pacsguard-reproducers"),
+    reproducers: Annotated[Path | None, typer.Option(
+        help="Where failing fuzz cases are written (default: the folder of the --json or "
+        "--html report, else the current folder).", show_default=False)] = None,
     json_out: Annotated[Path | None, typer.Option(
         "--json", help="Write the assessment as JSON ('-': standard output).",
         show_default=False)] = None,
@@ -147,7 +151,13 @@ def assess_cmd(
     an optional fuzz campaign. Exit status: 0 nothing above info; 3, 4, 5, 6 for a highest
     severity of low, medium, high, critical; 2 an error, or an incomplete assessment (checks
     that could not run; the report is still written): no verdict; 130 interrupted."""
-    from pacsguard.assess.model import Authorisation, Interrupted, Options, ae_title
+    from pacsguard.assess.model import (
+        Authorisation,
+        Interrupted,
+        Options,
+        ae_title,
+        reproducers_folder,
+    )
     from pacsguard.assess.report import render_html, to_json
     from pacsguard.assess.runner import assess
     from pacsguard.inventory.active import parse_target
@@ -160,7 +170,8 @@ def assess_cmd(
                       guesses=guesses, tls_port=tls_port, tls=client, http=http,
                       http_user=http_user, http_password=os.environ.get(PASSWORD_ENV),
                       allow_write=allow_write, fuzz_cases=fuzz, seed=seed,
-                      reproducers=reproducers, data_dir=data_dir,
+                      reproducers=reproducers_folder(reproducers, json_out, html_out),
+                      data_dir=data_dir,
                       data_dir_explicit=data_dir is not None)
     try:
         a = assess(options, lambda step: err_console.print(f"[dim]{escape(step)}[/]",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from pacsguard.cli.common import err_console, friendly, workspace
 
@@ -34,6 +35,9 @@ def check_config_cmd(config: ConfigFile) -> None:
         transport = "DICOM TLS"
     print(f"{config}: valid. AE title {g.ae_title} on {g.listen_address}:{g.port} over "
           f"{transport}; {len(cfg.sender)} allowed senders; spool {g.spool_dir}")
+    for warning in cfg.warnings():  # valid, so exit status 0; said on stderr
+        err_console.print(f"[yellow]warning[/]: {escape(f'{config}: {warning}')}",
+                          highlight=False)
 
 
 @app.command("run")
@@ -46,6 +50,9 @@ def run_cmd(config: ConfigFile) -> None:
     from pacsguard.gateway.server import AuditLog, Receiver
 
     cfg = load_config(config)
+    for warning in cfg.warnings():
+        err_console.print(f"[yellow]warning[/]: {escape(f'{config}: {warning}')}",
+                          highlight=False)
     ws = workspace(cfg.gateway.data_dir)
     ledger, profile, attr_key = ws.open_ledger()
     audit = AuditLog(cfg.gateway.audit_log)

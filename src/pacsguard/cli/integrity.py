@@ -182,8 +182,10 @@ def _short(path: str, roots: list[Path]) -> str:
 
 
 def print_report(report: VerifyReport, findings: list[Finding] | None,
-                 roots: list[Path] | None = None, more: int = 0) -> None:
-    """The verify report; ``findings`` are the worst first, ``more`` counts those not shown."""
+                 roots: list[Path] | None = None, more: int = 0,
+                 counted: str | None = None) -> None:
+    """The verify report; ``findings`` are the worst first, ``more`` counts those not shown;
+    ``counted`` says what was verified (default: the number of files)."""
     ig = report.integrity
     if ig.ok:
         console.print(f"[green]ledger trusted[/]: {ig.size} entries re-hashed; they match the "
@@ -218,11 +220,12 @@ def print_report(report: VerifyReport, findings: list[Finding] | None,
         if n or status is Status.INTACT:
             summary.add_row(Text(status.value, style=_STYLE.get(status, "bold red")), str(n))
     console.print(summary)
+    what = counted or f"{report.files} files"
     if report.ok:
-        console.print(f"[bold green]ALL INTACT[/]: {report.files} files verified")
+        console.print(f"[bold green]ALL INTACT[/]: {what} verified")
     else:
         bad = sum(n for s, n in report.counts.items() if s is not Status.INTACT)
-        console.print(f"[bold red]PROBLEMS FOUND[/]: {bad} findings in {report.files} files")
+        console.print(f"[bold red]PROBLEMS FOUND[/]: {bad} findings in {what}")
 
 
 def verify_cmd(
@@ -324,25 +327,29 @@ def _verify_pacs(name: str, config: Path | None, data_dir: Path | None, output_f
             done["bytes"] += size
             prog.update(task, completed=n, bytes=done["bytes"])
 
-        findings, used_seed = verify_pacs(
-            ledger, profile, attr_key, dest, cfg.gateway.ae_title,
-            Scope(study, since, until, fraction, seed), None if prog.disable else step)
+        found = verify_pacs(ledger, profile, attr_key, dest, cfg.gateway.ae_title,
+                            Scope(study, since, until, fraction, seed),
+                            None if prog.disable else step)
+    findings = found.findings
     report = VerifyReport(integrity)
     for f in findings:
         report.counts[f.status] = report.counts.get(f.status, 0) + 1
-    report.files = len(findings)
+    report.files = found.listed + found.missing
     if fraction is not None:
-        err_console.print(f"sample of {sample} with seed {used_seed} (repeat with --seed "
-                          f"{used_seed})", highlight=False)
+        err_console.print(f"sample of {sample} with seed {found.seed} (repeat with --seed "
+                          f"{found.seed})", highlight=False)
     if output_format == "json":
         for f in findings:
             sys.stdout.write(json.dumps(f.as_dict()) + "\n")
         err_console.print(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
-                                      "ledger_trusted": integrity.ok, "pacs": name}),
-                          highlight=False)
+                                      "ledger_trusted": integrity.ok, "pacs": name,
+                                      "listed": found.listed, "missing": found.missing,
+                                      "retrieved": found.retrieved}), highlight=False)
     else:
         print_report(report, findings[:MAX_TABLE_ROWS], None,
-                     more=max(0, len(findings) - MAX_TABLE_ROWS))
+                     more=max(0, len(findings) - MAX_TABLE_ROWS),
+                     counted=f"{found.listed} listed by the PACS, {found.missing} missing "
+                     f"({found.retrieved} retrieved)")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -14,7 +14,7 @@ from pacsguard.cli.output import check_format, emit
 from pacsguard.errors import PacsguardError
 from pacsguard.findings import Finding, Severity, exit_status
 from pacsguard.integrity.files import default_workers
-from pacsguard.scan import RULES, ScanResult, Unreadable, disarm_file, scan_paths
+from pacsguard.scan import RULES, ScanResult, Skipped, Unreadable, disarm_file, scan_paths
 
 COLUMNS = [("severity", "severity"), ("id", "id"), ("subject", "file"),
            ("evidence", "evidence"), ("title", "title"), ("remediation", "remediation")]
@@ -56,10 +56,15 @@ def scan_cmd(
     fmt = check_format(output_format)
     rows: list[dict[str, Any]] = []
     worst_each: list[Finding] = []
-    files = clean = unreadable = disarmed = 0
+    files = clean = unreadable = disarmed = skipped = 0
     by_severity = dict.fromkeys((s.label for s in Severity), 0)
     for item in scan_paths(paths, skip=disarm,
                            workers=workers if workers is not None else default_workers()):
+        if isinstance(item, Skipped):  # said, never silent
+            skipped += 1
+            err_console.print(f"skipped {escape(item.subject)}: {escape(item.why)}",
+                              highlight=False)
+            continue
         if isinstance(item, Unreadable):
             unreadable += 1
             err_console.print(f"[bold red]error:[/] {escape(item.message)}", highlight=False)
@@ -86,7 +91,7 @@ def scan_cmd(
     worst = max((f.severity for f in worst_each), default=Severity.INFO)
     summary = {"files": files, "clean": clean, "with_findings": files - clean,
                "worst": worst.label, "findings": by_severity, "unreadable": unreadable,
-               "disarmed": disarmed}
+               "disarmed": disarmed, "skipped": skipped}
     if fmt == "json":
         err_console.print(json.dumps({"summary": summary}), highlight=False)
     elif fmt == "csv":
@@ -119,6 +124,8 @@ def _print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         line += f", {summary['unreadable']} unreadable"
     if summary["disarmed"]:
         line += f", {summary['disarmed']} disarmed"
+    if summary["skipped"]:
+        line += f", {summary['skipped']} skipped (disarm manifest)"
     style = "green" if summary["worst"] in ("info",) and not summary["unreadable"] else "red"
     console.print(f"[{style}]{escape(line)}[/]", highlight=False)
 

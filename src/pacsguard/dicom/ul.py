@@ -135,6 +135,24 @@ class Message:
 class _Peer:
     max_pdu: int  # the peer's maximum P-DATA-TF variable field; 0: no limit
     contexts: dict[int, Context] = field(default_factory=dict)
+    #: (abstract syntax, proposed transfer syntaxes) -> the A-ASSOCIATE-AC result of each
+    #: context the peer did not accept (PS3.8 Table 9-18)
+    refused: dict[tuple[str, tuple[str, ...]], int] = field(default_factory=dict)
+
+
+#: Presentation context results other than acceptance, PS3.8 §9.3.3.2 Table 9-18
+CONTEXT_RESULTS = {1: "user rejection", 2: "no reason (provider rejection)",
+                   3: "abstract syntax not supported (provider rejection)",
+                   4: "transfer syntaxes not supported (provider rejection)"}
+
+
+def transfer_syntax_name(uid: str) -> str:
+    """``JPEG 2000 Image Compression (1.2.840.10008.1.2.4.91)``: a transfer syntax as a
+    person reads it (the UID alone when pydicom does not know it)."""
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    return uid if not name or name == uid else f"{name} ({uid})"
 
 
 # -- command sets ----------------------------------------------------------------------------
@@ -325,6 +343,24 @@ class ProtocolError(AssociationError):
         self.reason = reason
 
 
+class TooLarge(ProtocolError):
+    """A data set larger than the acceptor takes; names the instance its command announced."""
+
+    def __init__(self, why: str, sop_class_uid: str, sop_instance_uid: str) -> None:
+        super().__init__(ABORT_INVALID_PARAMETER, why)
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
+
+
+class NoContextAccepted(AssociationError):
+    """The peer answered A-ASSOCIATE-AC but accepted none of the proposed contexts;
+    ``refused`` holds each context's result (PS3.8 Table 9-18)."""
+
+    def __init__(self, why: str, refused: dict[tuple[str, tuple[str, ...]], int]) -> None:
+        super().__init__(why)
+        self.refused = refused
+
+
 class _Assembler:
     """Builds DIMSE messages out of PDV items (PS3.8 Annex E), for both roles."""
 
@@ -378,9 +414,9 @@ class _Assembler:
                 self._data.append(fragment)
                 self._size += len(fragment)
                 if self._size > self.max_message:
-                    raise ProtocolError(ABORT_INVALID_PARAMETER,
-                                        f"a data set larger than the {self.max_message:,} "
-                                        "bytes allowed")
+                    announced = Message(ctx, self._command_done)
+                    raise TooLarge(f"a data set larger than the {self.max_message:,} bytes "
+                                   "allowed", announced.ui(0x0002), announced.ui(0x1000))
                 if ctrl & 0x02:
                     done.append(Message(ctx, self._command_done, b"".join(self._data)))
                     self._reset()
@@ -426,6 +462,9 @@ class Acceptor:
     # a connection that ended before any A-ASSOCIATE-RQ could be read (failed TLS handshake,
     # garbage, silence): told the address and why
     on_failed: Callable[[tuple[str, int], str], None] = lambda address, why: None
+    # a C-STORE whose data set grew past ``max_message`` (the association is then aborted):
+    # told which instance its command announced
+    on_too_large: Callable[[AssociationRequest, TooLarge], None] = lambda rq, exc: None
     max_pdu: int = DEFAULT_MAX_PDU
     artim_timeout: float = 30.0
     idle_timeout: float = 60.0
@@ -463,6 +502,9 @@ class Acceptor:
         except ProtocolError as exc:
             how = f"aborted: {exc}"
             conn.abort(exc.reason)
+            if isinstance(exc, TooLarge) and rq is not None:
+                with contextlib.suppress(Exception):
+                    self.on_too_large(rq, exc)
         except (Aborted, TimeoutError, OSError, ssl.SSLError) as exc:
             how = f"aborted: {_describe(exc)}"
             conn.abort()
@@ -629,6 +671,10 @@ class Requestor:
                 return cx
         return None
 
+    def refusal(self, abstract_syntax: str, transfer_syntax: str) -> str:
+        """Why no context carries ``abstract_syntax`` in ``transfer_syntax``, in words."""
+        return refusal_text(self.peer.refused, abstract_syntax, transfer_syntax)
+
     @classmethod
     def connect(cls, host: str, port: int, calling: str, called: str,
                 proposals: Sequence[Proposal], *, ssl_context: ssl.SSLContext | None = None,
@@ -669,7 +715,8 @@ class Requestor:
             raise AssociationError(f"{peer_name}: {exc}") from None
         if not peer.contexts:
             conn.abort()
-            raise AssociationError(f"{peer_name} accepted none of the presentation contexts")
+            raise NoContextAccepted(f"{peer_name} accepted none of the presentation contexts",
+                                    peer.refused)
         return cls(conn, peer, timeout)
 
     def __enter__(self) -> Requestor:
@@ -805,15 +852,37 @@ def _parse_ac(body: bytearray, proposals: Sequence[Proposal]) -> _Peer:
         if isinstance(item, MaximumLengthNotification):
             peer_max = int(item.maximum_length_received or 0)
     contexts: dict[int, Context] = {}
+    refused: dict[tuple[str, tuple[str, ...]], int] = {}
     for cx in primitive.presentation_context_definition_results_list:
         cid = int(cx.context_id or 0)
         k = (cid - 1) // 2
-        if cx.result != 0x00 or cid % 2 == 0 or not 0 <= k < len(proposals):
+        if cid % 2 == 0 or not 0 <= k < len(proposals):
+            continue
+        p = proposals[k]
+        if cx.result != 0x00:
+            refused[(p.abstract_syntax, p.transfer_syntaxes)] = int(cx.result or 0)
             continue
         ts = str(cx.transfer_syntax[0]) if cx.transfer_syntax else ""
-        if ts in proposals[k].transfer_syntaxes:
-            contexts[cid] = Context(cid, proposals[k].abstract_syntax, ts)
-    return _Peer(peer_max, contexts)
+        if ts in p.transfer_syntaxes:
+            contexts[cid] = Context(cid, p.abstract_syntax, ts)
+    return _Peer(peer_max, contexts, refused)
+
+
+def refusal_text(refused: dict[tuple[str, tuple[str, ...]], int], abstract_syntax: str,
+                 transfer_syntax: str) -> str:
+    """The destination's answer to a context carrying ``abstract_syntax`` in
+    ``transfer_syntax``, in words naming both (PS3.8 Table 9-18)."""
+    from pydicom.uid import UID
+
+    name = UID(abstract_syntax).name
+    sop = abstract_syntax if not name or name == abstract_syntax else \
+        f"{name} ({abstract_syntax})"
+    what = f"SOP class {sop} in transfer syntax {transfer_syntax_name(transfer_syntax)}"
+    for (a, syntaxes), result in refused.items():
+        if a == abstract_syntax and transfer_syntax in syntaxes:
+            reason = CONTEXT_RESULTS.get(result, f"result {result}")
+            return f"the destination refused {what}: {reason}"
+    return f"the destination did not accept {what}"
 
 
 _REJECT_REASONS = {(1, 1): "no reason given", (1, 2): "application context not supported",

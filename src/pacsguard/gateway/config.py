@@ -39,7 +39,9 @@
     threshold = "high"                # a finding at or above this severity is a threat
 
 Unknown keys are errors (a typo must not silently drop a setting); every error names the key.
-Relative paths are relative to the configuration file.
+Numbers and booleans are strict: ``port = "11112"`` is an error, not a guess. Relative paths are
+relative to the configuration file. :meth:`GatewayConfig.warnings` names what is valid but
+probably not meant (no sender allowed).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import ipaddress
 import ssl
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -110,16 +112,17 @@ class Tls(_Strict):
 class Gateway(_Strict):
     ae_title: AETitle
     listen_address: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
+    port: int = Field(strict=True, ge=1, le=65535)
     spool_dir: Path
-    spool_max_bytes: int | None = Field(default=None, gt=0)
-    min_free_bytes: int = Field(default=0, ge=0)
+    spool_max_bytes: int | None = Field(default=None, strict=True, gt=0)
+    min_free_bytes: int = Field(default=0, strict=True, ge=0)
     audit_log: Path
     data_dir: Path | None = None
-    allow_plain_tcp: bool = False
-    checkpoint_seconds: float = Field(default=60.0, gt=0)  # sign the grown ledger this often
+    allow_plain_tcp: bool = Field(default=False, strict=True)
+    # sign the grown ledger this often
+    checkpoint_seconds: float = Field(default=60.0, strict=True, gt=0)
     # the largest instance taken (held in memory while it arrives); larger ends the association
-    max_instance_bytes: int = Field(default=4 << 30, gt=0)
+    max_instance_bytes: int = Field(default=4 << 30, strict=True, gt=0)
 
     @field_validator("listen_address")
     @classmethod
@@ -141,18 +144,18 @@ class Destination(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     ae_title: AETitle
     host: str
-    port: int = Field(ge=1, le=65535)
+    port: int = Field(strict=True, ge=1, le=65535)
     calling_ae_title: AETitle | None = None  # default: the gateway's own AE title
     tls: DestinationTls | None = None
-    allow_plain_tcp: bool = False
-    max_attempts: int = Field(default=20, ge=1)
-    backoff_min_seconds: float = Field(default=1.0, gt=0)
-    backoff_max_seconds: float = Field(default=300.0, gt=0)
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    allow_plain_tcp: bool = Field(default=False, strict=True)
+    max_attempts: int = Field(default=20, strict=True, ge=1)
+    backoff_min_seconds: float = Field(default=1.0, strict=True, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, strict=True, gt=0)
+    timeout_seconds: float = Field(default=10.0, strict=True, gt=0)
     # associations sending at once: a PACS answers each C-STORE only after storing it, so one
     # association waits out every store (measured: Orthanc took 1.6-1.9x as many instances
     # per second over two associations as over one)
-    connections: int = Field(default=2, ge=1, le=8)
+    connections: int = Field(default=2, strict=True, ge=1, le=8)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The client TLS context for this destination (TLS 1.2 or later, BCP 195; its
@@ -204,6 +207,15 @@ class GatewayConfig(_Strict):
             raise ValueError(f"destination {dup[0]!r} is listed more than once")
         return self
 
+    def warnings(self) -> list[str]:
+        """What is valid but probably not meant (``gateway check-config`` prints these)."""
+        out = []
+        if not self.sender:
+            out.append("no [[sender]] is allowed: the gateway will refuse every association "
+                       "(A-ASSOCIATE-RJ, calling AE title not recognised); add a [[sender]] "
+                       "with each modality's AE title and addresses")
+        return out
+
     def destination_named(self, name: str) -> Destination | None:
         return next((d for d in self.destination if d.name == name), None)
 
@@ -218,6 +230,16 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _hint(error: Any) -> str:
+    """Numbers and booleans are strict: a port written as "11112" is an error, not a guess
+    (a quoted value is often a typo for another key's value, and TOML has real numbers)."""
+    if error["type"] in ("int_type", "float_type", "bool_type") and \
+            isinstance(error.get("input"), str):
+        kind = "true or false" if error["type"] == "bool_type" else "a number"
+        return f" (it is the string {error['input']!r}; write {kind} without quotes)"
+    return ""
+
+
 def load_config(path: Path) -> GatewayConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -229,7 +251,7 @@ def load_config(path: Path) -> GatewayConfig:
     try:
         cfg = GatewayConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{_where(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        problems = [f"{_where(tuple(e['loc']))}: {e['msg']}{_hint(e)}" for e in exc.errors()]
         raise ConfigError(f"{path}: " + "; ".join(problems)) from None
     base = path.resolve().parent
 

@@ -12,11 +12,14 @@ a ``dead_letter`` audit event. A refused association, a closed port or a connect
 times out only back off: an outage never turns a healthy image into a dead letter. A store
 that gets no answer once the association is up (timeout, abort) does count an attempt for
 that file, so one instance that makes the PACS fail every time cannot hold the queue for
-ever; with the default 20 attempts and backoff up to 300 s that takes over an hour of
-failures, and the instance is kept in ``dead/``, not lost. The thread survives any
-exception (it is logged, audited, and backed off). Attempt counts live in memory: a restart
-gives every file a fresh count (so a restart can only delay a dead letter, never lose an
-instance).
+ever; so does a presentation context the destination refuses (the reason names the SOP class
+and the transfer syntax, UID and name, and the A-ASSOCIATE-AC result, PS3.8 Table 9-18: a
+destination that takes only uncompressed images refuses a JPEG 2000 one), also when it
+refuses every context of an association. With the default 20 attempts and backoff up to
+300 s that takes over an hour of failures, and the instance is kept in ``dead/``, not lost.
+The thread survives any exception (it is logged, audited, and backed off). Attempt counts
+live in memory: a restart gives every file a fresh count (so a restart can only delay a dead
+letter, never lose an instance).
 """
 
 from __future__ import annotations
@@ -173,6 +176,12 @@ class Forwarder(threading.Thread):
                 d.host, d.port, self.calling_aet, d.ae_title,
                 [ul.Proposal(sop, (ts,)) for sop, ts in pairs], ssl_context=d.ssl_context(),
                 timeout=d.timeout_seconds)
+        except ul.NoContextAccepted as exc:  # not an outage: what these files are is refused
+            for q in items:
+                if (q.sop_class, q.transfer_syntax) in pairs:
+                    self._fail(q.path, ul.refusal_text(exc.refused, q.sop_class,
+                                                       q.transfer_syntax), sop=q.sop_instance)
+            return False
         except ul.AssociationError as exc:
             self._unreachable(f"{d.ae_title}@{d.host}:{d.port}: {exc}")
             return False
@@ -183,9 +192,9 @@ class Forwarder(threading.Thread):
                 if (q.sop_class, q.transfer_syntax) not in pairs:
                     continue  # beyond this association's contexts: the next batch takes it
                 ctx = assoc.context_for(q.sop_class, q.transfer_syntax)
-                if ctx is None:
-                    self._fail(q.path, f"destination does not accept SOP class {q.sop_class} "
-                               f"in transfer syntax {q.transfer_syntax}")
+                if ctx is None:  # the reason names the SOP class and transfer syntax refused
+                    self._fail(q.path, assoc.refusal(q.sop_class, q.transfer_syntax),
+                               sop=q.sop_instance)
                     continue
                 try:
                     data = q.path.read_bytes()
@@ -195,7 +204,7 @@ class Forwarder(threading.Thread):
                     status = assoc.store(ctx, q.sop_class, q.sop_instance,
                                          memoryview(data)[ul.data_set_offset(data):])
                 except ul.AssociationError as exc:
-                    self._fail(q.path, f"C-STORE no response ({exc})")
+                    self._fail(q.path, f"C-STORE no response ({exc})", sop=q.sop_instance)
                     return False
                 if status in STORED:
                     self.spool.remove(q.path)
@@ -204,7 +213,7 @@ class Forwarder(threading.Thread):
                         self.state.attempts.pop(q.path.name, None)
                         self.state.last_success_at = utc_now()
                     continue
-                self._fail(q.path, f"C-STORE status 0x{status:04X}")
+                self._fail(q.path, f"C-STORE status 0x{status:04X}", sop=q.sop_instance)
                 return False
         finally:
             assoc.release()
@@ -220,7 +229,9 @@ class Forwarder(threading.Thread):
             self.state.last_error, self.state.last_error_at = why, utc_now()
         self.audit.write("forward_failed", destination=self.dest.name, reason=why)
 
-    def _fail(self, path: Path, why: str, dead_now: bool = False) -> None:
+    def _fail(self, path: Path, why: str, dead_now: bool = False, sop: str = "") -> None:
+        """One failed attempt for ``path`` (instance ``sop`` when its File Meta was read)."""
+        named = {"sop_instance_uid": sop} if ul.valid_uid(sop) else {}
         with self._lock:
             n = self.state.attempts.get(path.name, 0) + 1
             self.state.attempts[path.name] = n
@@ -236,10 +247,10 @@ class Forwarder(threading.Thread):
                 self.state.attempts.pop(path.name, None)
                 self.state.dead_letters += 1
             self.audit.write("dead_letter", destination=self.dest.name, file=path.name,
-                             attempts=n, reason=why)
+                             **named, attempts=n, reason=why)
         else:
             self.audit.write("forward_failed", destination=self.dest.name, file=path.name,
-                             attempt=n, reason=why)
+                             **named, attempt=n, reason=why)
 
     def _write_status(self) -> None:
         with self._lock:

@@ -420,6 +420,18 @@ class Receiver:
         self.audit.write("connection_failed", address=address[0], port=address[1],
                          reason=how.removeprefix("aborted: "))
 
+    def _on_too_large(self, rq: ul.AssociationRequest, exc: ul.TooLarge) -> None:
+        """A C-STORE whose data set passed ``max_instance_bytes``: the upper layer aborted the
+        association; the refused instance is named (its command announced it)."""
+        instance = {"sop_instance_uid": exc.sop_instance_uid} \
+            if ul.valid_uid(exc.sop_instance_uid) else {}
+        stats = self._stats.get(id(rq))
+        if stats is not None:
+            stats.failed += 1
+        self.audit.write("store_refused", calling_aet=rq.calling_ae_title, **instance,
+                         reason=f"{exc}: the association was aborted (gateway."
+                                "max_instance_bytes)")
+
     # -- C-STORE ---------------------------------------------------------------------------
     def _on_store(self, rq: ul.AssociationRequest, msg: ul.Message) -> int:
         stats = self._stats.get(id(rq))
@@ -436,22 +448,29 @@ class Receiver:
     def _store(self, rq: ul.AssociationRequest, msg: ul.Message) -> int:
         calling = rq.calling_ae_title
         assert msg.data_set is not None
-        bad = [e for e in (0x0002, 0x1000) if not ul.valid_uid(msg.ui(e))]
+        # every event about one instance names it (a UID is not patient data); one that is
+        # not a valid UID (PS3.5 §9: digits and dots) could hold any text and is left out
+        instance = {"sop_instance_uid": msg.ui(0x1000)} if ul.valid_uid(msg.ui(0x1000)) \
+            else {}
+        bad = [name for e, name in ((0x0002, "SOP Class UID"), (0x1000, "SOP Instance UID"))
+               if not ul.valid_uid(msg.ui(e))]
         if bad or not ul.valid_uid(msg.context.transfer_syntax):
-            self.audit.write("store_failed", calling_aet=calling,
-                             reason="the C-STORE request's SOP Class or Instance UID is not a "
-                                    "valid UID (PS3.5 §9)")
+            self.audit.write("store_failed", calling_aet=calling, **instance,
+                             reason=f"the C-STORE request's {' and '.join(bad) or 'UIDs'} "
+                                    f"{'is' if len(bad) < 2 else 'are'} not a valid UID "
+                                    "(PS3.5 §9)")
             return CANNOT_UNDERSTAND
         # PS3.10 file: our File Meta, then the data set exactly as received (no re-encoding)
         data = ul.file_meta(msg.ui(0x0002), msg.ui(0x1000), msg.context.transfer_syntax,
                             calling) + msg.data_set
         why = self.spool.reserve(len(data))
         if why is not None:
-            self.audit.write("store_refused", calling_aet=calling, reason=why, bytes=len(data))
+            self.audit.write("store_refused", calling_aet=calling, **instance, reason=why,
+                             bytes=len(data))
             return OUT_OF_RESOURCES
         threat = self._threat(data)
         if threat and self.cfg.scan.on_threat == "reject":
-            return self._reject(data, threat, calling)
+            return self._reject(data, threat, calling, instance)
         # the spool write and its fsyncs run on an I/O thread while this one fingerprints and
         # commits to the ledger: the two waits for the disk overlap (docs/gateway.md)
         written = self._io.submit(self._write_tmp, data)
@@ -467,7 +486,7 @@ class Receiver:
                     # lossless transcode by the PACS then verifies intact (docs/fingerprint.md)
                     fp, _ = complete_decoded(fp, data, self.profile)
             except DicomReadError as exc:
-                self.audit.write("store_failed", calling_aet=calling,
+                self.audit.write("store_failed", calling_aet=calling, **instance,
                                  reason=f"not readable as DICOM: {exc}")
                 return CANNOT_UNDERSTAND
             with self._timed("ledger"):
@@ -476,8 +495,8 @@ class Receiver:
             if threat:  # on_threat = "quarantine": recorded, kept aside, never forwarded
                 self.spool.quarantine(tmp, _queued_name(tmp))
                 self.spool.settle(len(data))
-                self.audit.write("quarantined", calling_aet=calling, findings=threat,
-                                 bytes=len(data))
+                self.audit.write("quarantined", calling_aet=calling, **instance,
+                                 findings=threat, bytes=len(data))
                 queued = True
                 return SUCCESS
             self.spool.commit(tmp, _queued_name(tmp))
@@ -486,7 +505,7 @@ class Receiver:
             self.on_queued()
             return SUCCESS
         except Exception as exc:
-            self.audit.write("store_failed", calling_aet=calling,
+            self.audit.write("store_failed", calling_aet=calling, **instance,
                              reason=f"{exc.__class__.__name__}: {exc}")
             return OUT_OF_RESOURCES
         finally:
@@ -502,21 +521,24 @@ class Receiver:
             result = scan_bytes(data, "<received>")
         return sorted({f.id for f in result.findings if f.severity >= self._scan_threshold})
 
-    def _reject(self, data: bytes, threat: list[str], calling: str) -> int:
+    def _reject(self, data: bytes, threat: list[str], calling: str,
+                instance: dict[str, str]) -> int:
         """Refuse a weaponised instance: a failure status (0xC000, so the modality shows an
         error rather than retrying), nothing recorded or forwarded; the bytes are kept in
         ``quarantine/`` for a person to examine."""
         try:
             tmp = self.spool.write_tmp(data)
-            self.spool.quarantine(tmp, _queued_name(tmp).removesuffix(".dcm") + ".rejected")
+            kept = _queued_name(tmp).removesuffix(".dcm") + ".rejected"
+            self.spool.quarantine(tmp, kept)
             self.spool.settle(len(data))
         except OSError as exc:
             self.spool.release(len(data))
-            self.audit.write("store_failed", calling_aet=calling,
+            self.audit.write("store_failed", calling_aet=calling, **instance,
                              reason=f"{exc.__class__.__name__}: {exc}")
             return OUT_OF_RESOURCES
-        self.audit.write("store_rejected", calling_aet=calling, findings=threat,
-                         bytes=len(data), reason="the scan found weaponised content")
+        self.audit.write("store_rejected", calling_aet=calling, **instance, findings=threat,
+                         bytes=len(data), file=kept,
+                         reason="the scan found weaponised content")
         return CANNOT_UNDERSTAND
 
     def _write_tmp(self, data: bytes) -> Path:
@@ -575,6 +597,7 @@ class Receiver:
             if status is Status.INTACT:
                 return None
             self.audit.write("changed_instance", calling_aet=calling,
+                             sop_instance_uid=fp.sop_instance_uid,
                              supersedes_leaf=current.leaf_index, status=status.value)
             return PendingEntry(LedgerEntry(fp, utc_now(), kind="supersede",
                                             supersedes=current.leaf_index,
@@ -643,7 +666,7 @@ class Receiver:
         supported.append(build_context(Verification, ALL_TRANSFER_SYNTAXES))
         self._acceptor = ul.Acceptor(g.ae_title, supported, self._decide, self._on_store,
                                      self._on_established, self._on_closed, self._on_failed,
-                                     max_message=g.max_instance_bytes)
+                                     self._on_too_large, max_message=g.max_instance_bytes)
         ctx = self._ssl_context()
         self.spool.prepare()
         try:

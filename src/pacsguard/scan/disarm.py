@@ -32,9 +32,9 @@ from pacsguard.errors import ConfigError, DicomReadError
 from pacsguard.findings import Finding, Severity
 from pacsguard.integrity.files import write_fully
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult
-from pacsguard.scan.scanner import PREAMBLE, scan_bytes
+from pacsguard.scan.scanner import MANIFEST, PREAMBLE, scan_bytes
 
-MANIFEST = "manifest.jsonl"
+__all__ = ["MANIFEST", "DisarmRecord", "Disarmed", "disarm_bytes", "disarm_file"]
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,11 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "wrote them."),
     Rule("STRUCT-MALFORMED", Severity.MEDIUM,
          "The data set is malformed where structure was expected", _RESEND),
+    Rule("STRUCT-TS-MISMATCH", Severity.LOW,
+         "The File Meta declares Explicit VR; the data set is written in Implicit VR",
+         "Readers that trust the File Meta misread every element (some guess and read it, "
+         "some fail); the content was scanned as it is written. Have the writing system "
+         "fixed, and ask the sender to send the image again once it is."),
 )}
 
 

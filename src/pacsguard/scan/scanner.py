@@ -275,6 +275,16 @@ class _Scan:
         if ts == DEFLATED_LE:
             self.deflated(pos)
             return
+        if explicit and little and _implicit_instead(src, pos, size):
+            # PS3.5 §A.2 vs §A.1: the File Meta says Explicit VR, the data set is written in
+            # Implicit VR (seen in real files, e.g. pydicom's SC_rgb_jpeg.dcm); readers that
+            # trust the File Meta misread every element. Named, then scanned as it is written
+            name = UID_NAMES.get(ts)
+            self.add("STRUCT-TS-MISMATCH", f"the File Meta declares {ts}"
+                     + (f" ({name})" if name else "") + ", an Explicit VR transfer syntax, but "
+                     f"the data set from byte {pos} is written in Implicit VR Little Endian; "
+                     "it was scanned as Implicit VR")
+            explicit = False
         if pos < size:
             self.body = pos
             self.dataset(src, pos, size, explicit, little, 0, True, False)
@@ -309,12 +319,20 @@ class _Scan:
             self.add("STRUCT-DEFLATE", f"the deflated data set from byte {pos} is not valid "
                      f"DEFLATE data ({exc})")
             return
-        # PS3.5 §A.5: one NUL pads a deflated stream of odd length; more is trailing data
-        stream_end = at - len(inflater.unused_data)
-        if stream_end < src.size and (src.size - stream_end > 1
-                                      or inflater.unused_data != b"\0"):
-            self.trailing(src, stream_end)
         data = b"".join(pieces)
+        # PS3.5 §A.5: one NUL pads a deflated stream of odd length; more is trailing data,
+        # except a gzip member trailer (RFC 1952 §2.3.1: CRC-32, then the inflated size mod
+        # 2^32, little endian) that some writers leave after the raw DEFLATE data (D. Clunie's
+        # image_dfl.dcm, in pydicom's test files), recognised only when both match
+        stream_end = at - len(inflater.unused_data)
+        rest = src.size - stream_end
+        if 0 < rest <= 9:  # a pad byte, a trailer, a trailer and its pad byte
+            tail = src.read(stream_end, src.size)
+            trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+            if tail in (b"\0", trailer, trailer + b"\0"):
+                rest = 0
+        if rest:
+            self.trailing(src, stream_end)
         self.inflated = True
         self.body = 0
         inner = Source(data)
@@ -1070,6 +1088,41 @@ def _q_implicit(buf: bytes, p: int, limit: int, depth: int, top: bool, undefined
     return p
 
 
+#: names for the evidence of STRUCT-TS-MISMATCH (PS3.6 Annex A), the usual Explicit VR ones
+UID_NAMES = {
+    EXPLICIT_LE: "Explicit VR Little Endian", "1.2.840.10008.1.2.4.50": "JPEG Baseline",
+    "1.2.840.10008.1.2.4.51": "JPEG Extended", "1.2.840.10008.1.2.4.57": "JPEG Lossless",
+    "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1", "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
+    "1.2.840.10008.1.2.4.81": "JPEG-LS Near-Lossless",
+    "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless", "1.2.840.10008.1.2.4.91": "JPEG 2000",
+    "1.2.840.10008.1.2.5": "RLE Lossless",
+}
+
+
+def _implicit_instead(src: Source, pos: int, size: int) -> bool:
+    """Whether the data set at ``pos``, declared Explicit VR Little Endian, is written in
+    Implicit VR Little Endian: its first element has no VR where Explicit VR puts one (PS3.5
+    §7.1.2), and read as Implicit VR (§7.1.3) it is a data element of a plausible group
+    whose value fits in the file, followed by the end of the file or an element with a
+    higher tag."""
+    head = src.read(pos, min(size, pos + 8))
+    if len(head) < 8 or (head[4:6].isalpha() and head[4:6].isupper()):
+        return False
+    group, element, length = struct.unpack("<HHL", head)
+    if not 0x0002 < group < 0xFFFE:
+        return False
+    if length == 0xFFFFFFFF:  # a sequence of undefined length: its first item must follow
+        item = src.read(pos + 8, min(size, pos + 12))
+        return item == b"\xfe\xff\x00\xe0"
+    end = pos + 8 + int(length)
+    if end > size:
+        return False
+    if end + 4 > size:
+        return end == size
+    g2, e2 = struct.unpack("<HH", src.read(end, end + 4))
+    return bool((g2, e2) > (group, element) and g2 < 0xFFFE)
+
+
 def _zip_signature(buf: bytes, start: int) -> bool:
     """Whether ``PK\\5\\6`` (a ZIP end record, :meth:`_Scan.zip_tail`) is in ``buf[start:]``.
 
@@ -1234,7 +1287,45 @@ def _scan_batch(limits: Limits, paths: list[str]) -> list[ScanResult | Unreadabl
     return out
 
 
-def _files(roots: Iterable[Path], skip: Path | None) -> Iterator[str]:
+@dataclass(frozen=True)
+class Skipped:
+    """A file under the scanned roots that was deliberately not scanned, and why."""
+
+    subject: str
+    why: str
+
+
+#: the manifest ``scan --disarm`` appends to (scan/disarm.py), and the keys of its lines
+MANIFEST = "manifest.jsonl"
+_MANIFEST_KEYS = frozenset({"original_path", "original_sha256", "disarmed_path",
+                            "disarmed_sha256"})
+
+
+def is_disarm_manifest(path: str) -> bool:
+    """Whether ``path`` is the manifest ``scan --disarm`` writes: named ``manifest.jsonl``,
+    no NUL byte in its first 64 KiB, and a first line that is a JSON object with the
+    manifest's keys. Such a file cannot be DICOM (a File Meta group, PS3.10 §7.1, and a bare
+    data set both have NUL bytes in their first bytes), so skipping it hides nothing."""
+    import json
+
+    if os.path.basename(path) != MANIFEST:
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    if b"\0" in head:
+        return False
+    try:
+        first = json.loads(head.split(b"\n", 1)[0])
+    except ValueError:
+        return False
+    return isinstance(first, dict) and first.keys() >= _MANIFEST_KEYS
+
+
+def _files(roots: Iterable[Path], skip: Path | None,
+           skipped: list[Skipped] | None = None) -> Iterator[str]:
     skip_prefix = str(skip.expanduser().resolve()) + os.sep if skip is not None else None
     for root in roots:
         seen = 0
@@ -1242,6 +1333,9 @@ def _files(roots: Iterable[Path], skip: Path | None) -> Iterator[str]:
             if skip_prefix is not None and path.startswith(skip_prefix):
                 continue
             seen += 1
+            if skipped is not None and is_disarm_manifest(path):
+                skipped.append(Skipped(path, "the manifest 'scan --disarm' writes, not DICOM"))
+                continue
             yield path
         if seen == 0:
             raise ConfigError(f"{root}: a folder with no files in it; nothing to scan")
@@ -1267,22 +1361,27 @@ def _scan_packed(limits: Limits, paths: list[str]) -> list[_Packed]:
 
 def scan_paths(roots: Iterable[Path], *, limits: Limits = DEFAULT_LIMITS,
                skip: Path | None = None, workers: int = 1
-               ) -> Iterator[ScanResult | Unreadable]:
+               ) -> Iterator[ScanResult | Unreadable | Skipped]:
     """Scan every regular file under ``roots`` (any depth, symlinks below a root skipped).
 
     Results come in a stable order (sorted names, folder by folder). A root that does not
     exist, or a folder with no files, raises :class:`ConfigError` naming it; a file that
     cannot be read is yielded as :class:`Unreadable` so one bad file does not hide the verdict
-    on the rest. Files under ``skip`` (the disarm output folder) are left out. ``workers > 1``
-    scans in that many processes (in bounded memory: a few batches in flight).
+    on the rest. Files under ``skip`` (the disarm output folder) are left out. A disarm
+    manifest (:func:`is_disarm_manifest`) met elsewhere, e.g. when the disarm folder itself
+    is scanned, is not scanned: it is yielded as :class:`Skipped`, after the results.
+    ``workers > 1`` scans in that many processes (in bounded memory: a few batches in
+    flight).
     """
+    skipped: list[Skipped] = []
     if workers <= 1:  # one by one: a caller stopping early reads no further
-        for path in _files(roots, skip):
+        for path in _files(roots, skip, skipped):
             yield from _scan_batch(limits, [path])
-        return
-    for t in parallel_map(partial(_scan_packed, limits), _files(roots, skip), workers,
-                          chunk=256):
-        if len(t) == 2:
-            yield Unreadable(*t)
-        else:
-            yield ScanResult(*t)
+    else:
+        for t in parallel_map(partial(_scan_packed, limits), _files(roots, skip, skipped),
+                              workers, chunk=256):
+            if len(t) == 2:
+                yield Unreadable(*t)
+            else:
+                yield ScanResult(*t)
+    yield from skipped
