@@ -17,7 +17,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -83,6 +83,25 @@ class PendingEntry:
     entry: LedgerEntry
     path: str | None = None
     clinical_attrs: bytes | None = None
+
+    def encoded(self) -> EncodedEntry:
+        raw = self.entry.encode()
+        uid = self.entry.fingerprint.sop_instance_uid
+        return EncodedEntry(uid, uid_key(uid), raw, self.path, self.clinical_attrs,
+                            merkle.hash_leaf(raw))
+
+
+class EncodedEntry(NamedTuple):
+    """A :class:`PendingEntry` already encoded and hashed: the ``entries`` columns after
+    ``leaf_index``. ``record``'s workers build these, so the process that appends does not
+    (issue #10 §9: the appending process competes with the workers for the same cores)."""
+
+    uid: str
+    key: int
+    raw: bytes
+    path: str | None
+    clinical_attrs: bytes | None
+    leaf_hash: bytes
 
 
 @dataclass(frozen=True)
@@ -152,18 +171,13 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _entry_rows(items: Sequence[PendingEntry],
+def _entry_rows(items: Sequence[PendingEntry | EncodedEntry],
                 ) -> list[tuple[str, int, bytes, str | None, bytes | None, bytes]]:
     """The ``entries`` columns after ``leaf_index`` for ``items`` (leaf hash last). None
     depends on where the entries land, so ``append`` builds them before it takes the write
-    lock; ``append_decided`` can only build them under it, once ``decide`` has run."""
-    hash_leaf = merkle.hash_leaf
-    rows = []
-    for item in items:
-        raw = item.entry.encode()
-        uid = item.entry.fingerprint.sop_instance_uid
-        rows.append((uid, uid_key(uid), raw, item.path, item.clinical_attrs, hash_leaf(raw)))
-    return rows
+    lock; ``append_decided`` can only build them under it, once ``decide`` has run (unless
+    they come encoded)."""
+    return [item if isinstance(item, EncodedEntry) else item.encoded() for item in items]
 
 
 def _nodes_query(wanted: Sequence[merkle.Node], mark: str) -> tuple[str, tuple[int, ...]]:
@@ -356,7 +370,8 @@ class Ledger:
 
     def append_decided(
         self, uids: Sequence[str],
-        decide: Callable[[dict[str, StoredEntry]], tuple[T, Sequence[PendingEntry]]],
+        decide: Callable[[dict[str, StoredEntry]],
+                         tuple[T, Sequence[PendingEntry | EncodedEntry]]],
     ) -> tuple[T, list[int]]:
         """Look up the newest entries of ``uids`` and append what ``decide`` makes of them, in
         one transaction under the writer lock; return ``decide``'s own result and the leaf

@@ -22,6 +22,7 @@ from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.files import default_workers, iter_file_paths, parallel_map
 from pacsguard.integrity.fingerprint import Fingerprint, complete_decoded, fingerprint_file
 from pacsguard.integrity.ledger import (
+    EncodedEntry,
     Ledger,
     PendingEntry,
     StoredEntry,
@@ -60,13 +61,21 @@ def _init_worker(profile: HeaderProfile, attr_key: bytes | None, decode: bool) -
     _W["decode"] = decode
 
 
-def _fingerprint_chunk(paths: list[str]) -> list[tuple[str, Fingerprint | None, str, int]]:
-    """(path, fingerprint or None, error or note, size) per file."""
+#: what a worker sends back per file: (path, size, note or error, the ``record`` entry
+#: encoded and hashed, or None when the file could not be read)
+Fingerprinted = tuple[str, int, str, EncodedEntry | None]
+
+
+def _fingerprint_chunk(paths: list[str]) -> list[Fingerprinted]:
+    """Fingerprint files and encode their ``record`` entries here, in the worker: the process
+    that appends then only looks the UIDs up and writes rows (issue #10 §9; encoding and the
+    leaf hash in the parent competed with the workers for the same two cores)."""
     profile = _W["profile"]
     attr_key = _W["attr_key"]
     assert isinstance(profile, HeaderProfile)
     assert attr_key is None or isinstance(attr_key, bytes)
-    out: list[tuple[str, Fingerprint | None, str, int]] = []
+    out: list[Fingerprinted] = []
+    now = utc_now()  # when this chunk was fingerprinted: the entries' recorded_at
     for p in paths:
         path = Path(p)
         try:
@@ -74,11 +83,21 @@ def _fingerprint_chunk(paths: list[str]) -> list[tuple[str, Fingerprint | None, 
             note = ""
             if _W["decode"]:
                 fp, note = complete_decoded(fp, path, profile)
-            out.append((p, fp, note, fp.file_size))
+            encoded = PendingEntry(LedgerEntry(fp, now), p,
+                                   pack_clinical_attrs(fp.clinical_attrs)).encoded()
+            out.append((p, fp.file_size, note, encoded))
         except DicomReadError as exc:
             size = path.stat().st_size if path.exists() else 0
-            out.append((p, None, str(exc), size))
+            out.append((p, size, str(exc), None))
     return out
+
+
+def _fingerprint(encoded: EncodedEntry) -> Fingerprint:
+    """The fingerprint a worker encoded, with its attribute digests (they stay out of the
+    leaf), for comparing with a recorded version."""
+    fp = LedgerEntry.decode(encoded.raw).fingerprint
+    attrs = unpack_clinical_attrs(encoded.clinical_attrs)
+    return dataclasses.replace(fp, clinical_attrs=tuple(sorted(attrs.items())))
 
 
 def record(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
@@ -96,7 +115,7 @@ def record(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     # Big batches make appends cheaper (each commit rewrites the UID index pages it touched:
     # 17,500 entries/s in batches of 1,000 against 24,000/s in batches of 5,000, measured);
     # the time limit bounds how much work an interruption can lose when files come slowly.
-    pending: list[tuple[str, Fingerprint | None, str, int]] = []
+    pending: list[Fingerprinted] = []
     started = 0.0
     for item in results:
         if not pending:
@@ -109,13 +128,12 @@ def record(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
         yield from _commit(ledger, profile, pending, accept_changes, reason)
 
 
-def _commit(ledger: Ledger, profile: HeaderProfile,
-            items: list[tuple[str, Fingerprint | None, str, int]],
+def _commit(ledger: Ledger, profile: HeaderProfile, items: list[Fingerprinted],
             accept_changes: bool, reason: str) -> list[RecordResult]:
     """Compare a batch with the ledger and append what is new, the look-up and the append
     under one writer lock (another machine sharing the ledger may be recording the same
     instances at the same moment)."""
-    uids = [fp.sop_instance_uid for _, fp, _, _ in items if fp is not None]
+    uids = [enc.uid for _, _, _, enc in items if enc is not None]
     (out, slots), indexes = ledger.append_decided(
         uids, lambda current: _decide(profile, items, current, accept_changes, reason,
                                       utc_now()))
@@ -124,59 +142,61 @@ def _commit(ledger: Ledger, profile: HeaderProfile,
     return out
 
 
-def _decide(profile: HeaderProfile, items: list[tuple[str, Fingerprint | None, str, int]],
+def _decide(profile: HeaderProfile, items: list[Fingerprinted],
             current: dict[str, StoredEntry], accept_changes: bool, reason: str, now: str,
-            ) -> tuple[tuple[list[RecordResult], list[int]], list[PendingEntry]]:
+            ) -> tuple[tuple[list[RecordResult], list[int]], list[PendingEntry | EncodedEntry]]:
     """One result per file, and the entries to append, against the newest stored entries
     ``current``. ``slots`` are the positions in the results that wait for a leaf index, in
     the order of the entries."""
     # within this batch, later files compare against earlier ones of the same UID
-    batch_seen: dict[str, tuple[Fingerprint, dict[int, bytes], str]] = {}
+    batch_seen: dict[str, EncodedEntry] = {}
     out: list[RecordResult] = []
-    to_append: list[PendingEntry] = []
+    to_append: list[PendingEntry | EncodedEntry] = []
     slots: list[int] = []
-    for path, fp, error, size in items:
-        if fp is None:
+    for path, size, error, encoded in items:
+        if encoded is None:
             out.append(RecordResult(Outcome.UNREADABLE, path, size, detail=error))
             continue
-        uid = fp.sop_instance_uid
-        prior: tuple[Fingerprint, dict[int, bytes], str] | None = batch_seen.get(uid)
-        supersedes: int | None = None
-        if prior is None and uid in current:
-            st = current[uid]
-            prior = (st.entry.fingerprint, unpack_clinical_attrs(st.clinical_attrs),
-                     str(st.leaf_index))
-        attrs = pack_clinical_attrs(fp.clinical_attrs)
-        if prior is not None:
-            status, detail = compare(prior[0], prior[1], fp, Path(path), profile)
-            if status is Status.INTACT:
-                out.append(RecordResult(Outcome.UNCHANGED, path, size, uid, detail))
-                continue
-            if not accept_changes:
-                out.append(RecordResult(
-                    Outcome.CHANGED, path, size, uid,
-                    f"{status.value}: {detail}. Not recorded; if this version is right, re-run "
-                    "with --accept-changes --reason TEXT",
-                ))
-                continue
-            if prior[2].isdigit():
-                supersedes = int(prior[2])
-            else:
-                out.append(RecordResult(
-                    Outcome.CHANGED, path, size, uid,
-                    f"{status.value}: {detail}. Two different versions in one run; record "
-                    "them in separate runs",
-                ))
-                continue
-        entry = LedgerEntry(fp, now, kind="supersede" if supersedes is not None else "record",
-                            supersedes=supersedes,
-                            reason=reason if supersedes is not None else "")
-        to_append.append(PendingEntry(entry, path, attrs))
+        uid = encoded.uid
+        earlier = batch_seen.get(uid)
+        stored = current.get(uid) if earlier is None else None
+        if earlier is None and stored is None:  # a new instance: the worker built its row
+            slots.append(len(out))
+            out.append(RecordResult(Outcome.RECORDED, path, size, uid, error))
+            to_append.append(encoded)
+            batch_seen[uid] = encoded
+            continue
+        if earlier is not None:
+            prior, prior_attrs = _fingerprint(earlier), unpack_clinical_attrs(
+                earlier.clinical_attrs)
+        else:
+            assert stored is not None
+            prior, prior_attrs = stored.entry.fingerprint, unpack_clinical_attrs(
+                stored.clinical_attrs)
+        fp = _fingerprint(encoded)
+        status, detail = compare(prior, prior_attrs, fp, Path(path), profile)
+        if status is Status.INTACT:
+            out.append(RecordResult(Outcome.UNCHANGED, path, size, uid, detail))
+            continue
+        if not accept_changes:
+            out.append(RecordResult(
+                Outcome.CHANGED, path, size, uid,
+                f"{status.value}: {detail}. Not recorded; if this version is right, re-run "
+                "with --accept-changes --reason TEXT",
+            ))
+            continue
+        if stored is None:
+            out.append(RecordResult(
+                Outcome.CHANGED, path, size, uid,
+                f"{status.value}: {detail}. Two different versions in one run; record "
+                "them in separate runs",
+            ))
+            continue
+        entry = LedgerEntry(fp, now, kind="supersede", supersedes=stored.leaf_index,
+                            reason=reason)
+        to_append.append(PendingEntry(entry, path, encoded.clinical_attrs))
         slots.append(len(out))
-        out.append(RecordResult(Outcome.SUPERSEDED if supersedes is not None
-                                else Outcome.RECORDED, path, size, uid,
-                                "; ".join(x for x in (
-                                    f"supersedes leaf {supersedes}" if supersedes is not None
-                                    else "", error) if x)))
-        batch_seen[uid] = (fp, dict(fp.clinical_attrs), "pending")
+        out.append(RecordResult(Outcome.SUPERSEDED, path, size, uid, "; ".join(
+            x for x in (f"supersedes leaf {stored.leaf_index}", error) if x)))
+        batch_seen[uid] = PendingEntry(entry, path, encoded.clinical_attrs).encoded()
     return (out, slots), to_append
