@@ -62,8 +62,9 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     if proc.stderr:
         proc.stderr.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    lines = err.strip().splitlines()
-    return wall, usage.ru_utime + usage.ru_stime, proc.returncode, lines[-1] if lines else ""
+    words = [ln.strip("│╭╮╰╯─ ") for ln in err.splitlines()]
+    said = [w for w in words if any(c.isalnum() for c in w)]  # not a box's border
+    return wall, usage.ru_utime + usage.ru_stime, proc.returncode, said[-1] if said else ""
 
 
 def _env(src: Path | None) -> dict[str, str]:

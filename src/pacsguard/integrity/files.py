@@ -73,19 +73,24 @@ def write_fully(fd: int, data: bytes) -> None:
 
 
 _BUFFERS = threading.local()
+#: 64 KiB. A reused 1 MiB buffer hashed no faster in one process and cost whole verify runs
+#: ~0.06 s more system CPU per GB; 16 KiB hashed 6% slower (benchmarks/hash_bench.py and
+#: interleaved verify runs, issue #10 §6).
+READ_BUFFER = 64 << 10
 
 
 def _read_buffer() -> bytearray:
-    """A 1 MiB read buffer, one per thread, reused: allocating (and zero-filling) a fresh one
-    per file cost ~0.2 s of CPU per 5,000 files (measured)."""
+    """A read buffer, one per thread, reused: allocating (and zero-filling) a fresh one per
+    file cost ~0.2 s of CPU per 5,000 files (measured with 1 MiB buffers)."""
     buf: bytearray | None = getattr(_BUFFERS, "buf", None)
     if buf is None:
-        buf = _BUFFERS.buf = bytearray(1 << 20)
+        buf = _BUFFERS.buf = bytearray(READ_BUFFER)
     return buf
 
 
 def sha256_file(path: str) -> tuple[str, int, bytes | None, str]:
-    """(path, size, SHA-256 or None, error). The verifier's fast path; reads in 1 MiB blocks."""
+    """(path, size, SHA-256 or None, error). The verifier's fast path; reads in
+    :data:`READ_BUFFER` blocks."""
     h = hashlib.sha256()
     size = 0
     buf = _read_buffer()
