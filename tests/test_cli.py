@@ -186,8 +186,9 @@ def test_console_script_runs_init_record_verify_and_fails_after_tampering(
     p = script("verify", "--data-dir", home, "--workers", "2", "--format", "json", archive)
 
     assert p.returncode == 1
-    (finding,) = [json.loads(line) for line in p.stdout.splitlines()]
+    finding, summary = [json.loads(line) for line in p.stdout.splitlines()]
     assert finding["status"] == "missing"
+    assert summary["summary"] == {"intact": 4, "missing": 1} and summary["files"] == 4
     assert finding["path"] == str(archive / "scanners" / "deid-data" / "ctbrain1.dcm")
     assert "Traceback" not in p.stderr
 
