@@ -81,7 +81,10 @@ def _leaf(annotation: Any, info: Any) -> Callable[[Any, Any, Any], Any] | None:
 
         return number
     if annotation is Path and getattr(info, "path_type", None) in (None, Path):
-        from typer._param_types import coerce_cli_path
+        try:
+            from typer._param_types import coerce_cli_path
+        except ImportError:  # another Typer
+            return None
 
         def path(v: Any, p: Any, c: Any) -> Any:
             if isinstance(v, str) and v:
@@ -147,9 +150,13 @@ def install(params: Iterable[Any | None]) -> None:
         if getattr(descriptor, "file_annotation", None) is not None:
             continue
         convert = _converter(descriptor.annotation, descriptor.parameter_info)
-        if convert is not None:
+        if convert is None:
+            continue
+        try:
             p._runtime_param = plain(parameter_info=descriptor.parameter_info,
                                      annotation=descriptor.annotation, convert=convert)
+        except TypeError:  # another Typer's RuntimeParam: it converts as it always does
+            return
 
 
 def install_tree(command: Any, ctx: Any) -> None:

@@ -93,10 +93,10 @@ def load(name: str) -> Any:
 class LazyGroup(TyperGroup):
     """The top-level group: builds a command when it is invoked, not before."""
 
-    _listing = False
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._listing = False
+        self._loaded: dict[str, Any] = {}
         coercion.install(self.params)
 
     def get_help_option(self, ctx: Any) -> Any:
@@ -113,11 +113,10 @@ class LazyGroup(TyperGroup):
             return None
         if self._listing:  # the help's command list needs the names and summaries only
             return TyperCommand(cmd_name, help=entry.summary, short_help=entry.summary)
-        loaded: dict[str, Any] = self.__dict__.setdefault("_loaded", {})
-        if cmd_name not in loaded:
-            loaded[cmd_name] = load(cmd_name)
-            coercion.install_tree(loaded[cmd_name], ctx)
-        return loaded[cmd_name]
+        if cmd_name not in self._loaded:
+            self._loaded[cmd_name] = load(cmd_name)
+            coercion.install_tree(self._loaded[cmd_name], ctx)
+        return self._loaded[cmd_name]
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True
