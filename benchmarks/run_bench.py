@@ -209,7 +209,7 @@ def dcmread_worker(list_file: Path, procs: int) -> None:
 
 # -- helpers -----------------------------------------------------------------------------------
 def summary_json(r: RunResult) -> dict[str, object]:
-    """The command's JSON summary line (stderr in current pacsguard, stdout in older ones)."""
+    """The command's JSON summary line (verify: the last line on stdout; record: stderr)."""
     for text in (r.stderr, r.stdout):
         for key in ('{"summary"', '{"counts"'):
             at = text.rfind(key)

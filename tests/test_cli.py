@@ -186,13 +186,15 @@ def test_console_script_runs_init_record_verify_and_fails_after_tampering(
     p = script("verify", "--data-dir", home, "--workers", "2", "--format", "json", archive)
 
     assert p.returncode == 1
-    (finding,) = [json.loads(line) for line in p.stdout.splitlines()]
+    finding, summary = [json.loads(line) for line in p.stdout.splitlines()]
     assert finding["status"] == "missing"
+    assert summary["summary"] == {"intact": 4, "missing": 1} and summary["files"] == 4
     assert finding["path"] == str(archive / "scanners" / "deid-data" / "ctbrain1.dcm")
     assert "Traceback" not in p.stderr
 
 
-def test_verify_json_prints_one_object_per_line(recorded: Path, archive: Path) -> None:
+def test_verify_json_prints_one_object_per_finding_then_the_summary_last(
+        recorded: Path, archive: Path) -> None:
     change_patient_id(archive / "ct" / PATIENTS[0][0] / "slice001.dcm")
     (archive / "ct" / PATIENTS[0][0] / "slice003.dcm").unlink()
     mr = archive / "scanners" / "dcm4che" / "MR-JPEGLosslessSV1.dcm"
@@ -201,13 +203,13 @@ def test_verify_json_prints_one_object_per_line(recorded: Path, archive: Path) -
     r = run("verify", "--data-dir", recorded, "--workers", "1", "--format", "json", archive)
 
     assert r.exit_code == 1
-    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    *rows, summary = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(rows) == 3
     for row in rows:
         assert set(row) == {"status", "sop_instance_uid", "path", "detail"}
         assert row["sop_instance_uid"]
     assert sorted(row["status"] for row in rows) == ["corrupted", "identity_altered", "missing"]
-    summary = json.loads(r.stderr)
+    assert set(summary) == {"summary", "ledger_trusted", "files"}
     assert summary["ledger_trusted"] is True
     assert summary["summary"]["intact"] == 2
     assert summary["files"] == 4

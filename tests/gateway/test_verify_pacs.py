@@ -28,7 +28,8 @@ def _verify(gw: Gateway, *extra: str) -> tuple[Result, dict[str, str]]:
     found = {}
     for line in r.stdout.splitlines():
         f = json.loads(line)
-        found[f["sop_instance_uid"]] = f["status"]
+        if "summary" not in f:  # the last line
+            found[f["sop_instance_uid"]] = f["status"]
     return r, found
 
 

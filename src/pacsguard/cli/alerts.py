@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from pacsguard.cli.common import DataDir, console, err_console, friendly, workspace
 from pacsguard.cli.inventory import Format, NoSync, synced_engine
-from pacsguard.cli.output import check_format, emit
+from pacsguard.cli.output import Wide, check_format, emit
 from pacsguard.errors import ConfigError
 
 # The advisory modules (jsonschema, univers, cvss) are imported inside the commands: every
@@ -23,7 +23,7 @@ app = typer.Typer(help="Security advisories (CSAF 2.0, simple alerts) and the ma
                   "hit.", no_args_is_help=True)
 
 
-@app.command("import")
+@app.command("import", short_help="Validate and import advisories (CSAF 2.0, simple alerts).")
 @friendly
 def import_cmd(
     paths: Annotated[list[Path] | None, typer.Argument(
@@ -76,7 +76,7 @@ def import_cmd(
         sys.exit(1)
 
 
-@app.command("list")
+@app.command("list", short_help="List the imported advisories.")
 @friendly
 def list_cmd(data_dir: DataDir = None, output_format: Format = "table") -> None:
     """List the imported advisories (newest revision of each)."""
@@ -93,7 +93,7 @@ def list_cmd(data_dir: DataDir = None, output_format: Format = "table") -> None:
          table_columns=["tracking_id", "revision", "published", "title", "products"])
 
 
-@app.command("match")
+@app.command("match", short_help="Every advisory x machine result, and why it matched.")
 @friendly
 def match_cmd(
     data_dir: DataDir = None,
@@ -102,6 +102,7 @@ def match_cmd(
         help="Only these statuses (repeatable): affected, fixed, 'needs review', "
         "'not affected', 'not matched'.")] = None,
     no_sync: NoSync = False,
+    wide: Wide = False,
 ) -> None:
     """Every advisory x machine result: affected, fixed, needs review or not affected, with
     the CVEs, the highest CVSS v3 score, the vendor's remediation and why it matched; and the
@@ -128,7 +129,9 @@ def match_cmd(
     if output_format != "table":  # every considered machine, one row each, with the reasons
         rows += [dataclasses.asdict(c) | {"status": NOT_MATCHED} for c in considered]
     emit(rows, columns, output_format, title=f"{len(found)} advisory x machine results",
-         table_columns=["status", "tracking_id", "machine", "cvss", "cves", "reasons"])
+         table_columns=["status", "tracking_id", "machine", "cvss", "cves"],
+         wide_columns=["status", "tracking_id", "machine", "cvss", "cves", "title",
+                       "reasons", "remediations"], wide=wide)
     if output_format != "table":
         return
     if considered:  # a count per advisory; --format json lists each machine with the reason
@@ -143,7 +146,9 @@ def match_cmd(
                       highlight=False)
 
 
-@app.command("decide")
+
+
+@app.command("decide", short_help="Record a decision on an advisory for one machine.")
 @friendly
 def decide_cmd(
     tracking_id: Annotated[str, typer.Argument(help="The advisory's tracking id, e.g. "
@@ -174,7 +179,7 @@ def decide_cmd(
                   highlight=False)
 
 
-@app.command("decisions")
+@app.command("decisions", short_help="The decision audit trail, after checking its hash chain.")
 @friendly
 def decisions_cmd(data_dir: DataDir = None, output_format: Format = "table") -> None:
     """The decision audit trail, oldest first, after checking its hash chain."""
@@ -199,7 +204,7 @@ def decisions_cmd(data_dir: DataDir = None, output_format: Format = "table") -> 
         sys.exit(1)
 
 
-@app.command("review")
+@app.command("review", short_help="What changed since the last review; then mark it reviewed.")
 @friendly
 def review_cmd(
     by: Annotated[str, typer.Option(help="Who reviews (required unless --dry-run).")] = "",

@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from pacsguard.cli.common import console, friendly
 from pacsguard.cli.integrity import print_report
+from pacsguard.cli.output import new_table, print_table
 from pacsguard.integrity.status import Status
 from pacsguard.integrity.verify import verify
 
 
+@friendly
 def demo_cmd(
     workdir: Annotated[Path, typer.Option(help="Where the demo archive and its data "
                                           "directory are built (replaced if present).")]
@@ -33,26 +33,27 @@ def demo_cmd(
     findings = list(found)
     print_report(report, findings, [archive])
     console.rule("[bold]did pacsguard catch the attacker?[/]")
-    table = Table()
+    table = new_table()
     table.add_column("what the attacker did")
-    table.add_column("file")
+    table.add_column("file", overflow="fold")
     table.add_column("expected")
     table.add_column("pacsguard said")
+    cells: list[list[str]] = []
+    verdicts: list[str] = []
     caught = 0
     for a in attacks:
         said = [f.status for f in findings if f.path == a.path]
         ok = a.expected in said
         caught += ok
-        table.add_row(a.what, str(Path(a.path).relative_to(archive)), a.expected.value,
-                      Text(", ".join(s.value for s in said) or "nothing",
-                           style="bold green" if ok else "bold red"))
+        cells.append([a.what, str(Path(a.path).relative_to(archive)), a.expected.value,
+                      ", ".join(s.value for s in said) or "nothing"])
+        verdicts.append("bold green" if ok else "bold red")
     ledger_flagged = any(f.status is Status.LEDGER_TAMPERED and f.path == "(ledger)"
                          for f in findings)
-    table.add_row("edited a ledger row behind the tool's back", "(ledger database)",
-                  "ledger_tampered",
-                  Text("ledger_tampered" if ledger_flagged else "nothing",
-                       style="bold green" if ledger_flagged else "bold red"))
-    console.print(table)
+    cells.append(["edited a ledger row behind the tool's back", "(ledger database)",
+                  "ledger_tampered", "ledger_tampered" if ledger_flagged else "nothing"])
+    verdicts.append("bold green" if ledger_flagged else "bold red")
+    print_table(table, cells, styles={3: verdicts})
     total = len(attacks) + 1
     caught += ledger_flagged
     style = "bold green" if caught == total else "bold red"
@@ -64,4 +65,4 @@ def demo_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo")(friendly(demo_cmd))
+    app.command("demo")(demo_cmd)

@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from pacsguard.cli.common import err_console, friendly, workspace
+from pacsguard.cli.output import Wide
 
 app = typer.Typer(help="The integrity gateway: record every image before acknowledging it.",
                   no_args_is_help=True)
@@ -22,7 +23,7 @@ ConfigFile = Annotated[Path, typer.Option("--config", help="The gateway's TOML c
                                           "(see docs/gateway.md).")]
 
 
-@app.command("check-config")
+@app.command("check-config", short_help="Validate the configuration file.")
 @friendly
 def check_config_cmd(config: ConfigFile) -> None:
     """Validate the configuration file and say what it would do."""
@@ -40,7 +41,7 @@ def check_config_cmd(config: ConfigFile) -> None:
                           highlight=False)
 
 
-@app.command("run")
+@app.command("run", short_help="Run the gateway: record every image, then forward it.")
 @friendly
 def run_cmd(config: ConfigFile) -> None:
     """Receive images: fingerprint, append to the ledger and spool durably before answering
@@ -131,13 +132,15 @@ def run_cmd(config: ConfigFile) -> None:
         err_console.print("gateway stopped", highlight=False)
 
 
-@app.command("status")
+@app.command("status", short_help="Queues, dead letters and failures per destination.")
 @friendly
 def status_cmd(config: ConfigFile, output_format: Annotated[str, typer.Option(
-        "--format", help="table, json or csv")] = "table") -> None:
-    """Queue depth, oldest waiting item, dead letters and failures, per destination."""
+        "--format", help="table, json or csv")] = "table", wide: Wide = False) -> None:
+    """Queue depth, oldest waiting item, dead letters and failures, per destination; then
+    each destination's last error."""
     import dataclasses
 
+    from pacsguard.cli.common import console
     from pacsguard.cli.output import check_format, emit
     from pacsguard.gateway.config import load_config
     from pacsguard.gateway.forward import queue_status
@@ -152,7 +155,14 @@ def status_cmd(config: ConfigFile, output_format: Annotated[str, typer.Option(
     emit(rows, [("destination", "destination"), ("depth", "waiting"), ("oldest", "oldest"),
                 ("dead_letters", "dead letters"), ("sent", "sent"), ("failures", "failures"),
                 ("last_error", "last error"), ("last_error_at", "at")],
-         output_format, title=f"gateway {cfg.gateway.ae_title} queues")
+         output_format, title=f"gateway {cfg.gateway.ae_title} queues",
+         table_columns=["destination", "depth", "oldest", "dead_letters", "sent", "failures"],
+         wide=wide)
+    if output_format == "table" and not wide:  # the errors read better as lines than cells
+        for r in rows:
+            if r["last_error"]:
+                console.print(f"{r['destination']}: last error at {r['last_error_at']}: "
+                              f"{r['last_error']}", highlight=False, markup=False)
     quarantine = cfg.gateway.spool_dir / "quarantine"
     held = sorted(quarantine.iterdir()) if quarantine.is_dir() else []
     if held and output_format == "table":

@@ -22,14 +22,12 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from pacsguard.cli.common import DataDir, console, err_console, friendly, workspace
+from pacsguard.cli.output import Wide, new_table, print_table, relative
 from pacsguard.errors import ConfigError
 from pacsguard.integrity.files import iter_files
-from pacsguard.integrity.profile import DEFAULT_PROFILE, HeaderProfile
-from pacsguard.integrity.record import Outcome, record
 from pacsguard.integrity.status import Finding, Status
 from pacsguard.integrity.verify import VerifyReport, verify
 
@@ -69,6 +67,7 @@ def _count_later(prog: Progress, task: TaskID, paths: list[Path]) -> None:
     threading.Thread(target=run, name="pacsguard-count", daemon=True).start()
 
 
+@friendly
 def init_cmd(
     data_dir: DataDir = None,
     database_url: Annotated[str | None, typer.Option(
@@ -84,6 +83,8 @@ def init_cmd(
         "reason per line); default: docs/fingerprint.md's list.")] = None,
 ) -> None:
     """Create the data directory, the signing key and the ledger database."""
+    from pacsguard.integrity.profile import DEFAULT_PROFILE, HeaderProfile
+
     profile = DEFAULT_PROFILE
     if header_profile is not None:
         try:
@@ -96,6 +97,7 @@ def init_cmd(
     console.print(f"[green]ready[/]: data directory {ws.data_dir}")
 
 
+@friendly
 def record_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (any depth).")],
     data_dir: DataDir = None,
@@ -119,6 +121,8 @@ def record_cmd(
     output_format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Fingerprint DICOM files and append new instances to the ledger."""
+    from pacsguard.integrity.record import Outcome, record
+
     if output_format not in ("table", "json"):
         raise ConfigError(f"--format {output_format!r}: use table or json")
     ws = workspace(data_dir)
@@ -173,19 +177,12 @@ _STYLE = {Status.INTACT: "green", Status.HEADER_ALTERED: "yellow", Status.DUPLIC
           Status.UNRECORDED: "magenta"}
 
 
-def _short(path: str, roots: list[Path]) -> str:
-    for r in roots:
-        base = str(r.resolve())
-        if path.startswith(base + "/"):
-            return path[len(base) + 1 :]
-    return path
-
-
 def print_report(report: VerifyReport, findings: list[Finding] | None,
-                 roots: list[Path] | None = None, more: int = 0,
+                 roots: list[Path] | None = None, more: int = 0, wide: bool = False,
                  counted: str | None = None) -> None:
     """The verify report; ``findings`` are the worst first, ``more`` counts those not shown;
-    ``counted`` says what was verified (default: the number of files)."""
+    ``counted`` says what was verified (default: the number of files). The findings table fits
+    80 columns (status, file, why); ``wide`` adds the SOP Instance UID."""
     ig = report.integrity
     if ig.ok:
         console.print(f"[green]ledger trusted[/]: {ig.size} entries re-hashed; they match the "
@@ -198,21 +195,23 @@ def print_report(report: VerifyReport, findings: list[Finding] | None,
         for p in ig.problems:
             console.print(f"  [red]•[/] {p}", highlight=False)
     if findings:
-        table = Table(title="Findings", show_lines=False)
+        table = new_table("Findings")
         table.add_column("status")
-        table.add_column("file")
-        table.add_column("SOP Instance UID", overflow="fold")
+        table.add_column("file", overflow="fold")
+        if wide:
+            table.add_column("SOP Instance UID", overflow="fold")
         table.add_column("why", overflow="fold")
+        cells = []
         for f in findings:
-            style = _STYLE.get(f.status, "bold red")
             detail = f.detail.removeprefix(f.path + ": ")
-            table.add_row(Text(f.status.value, style=style), _short(f.path, roots or []),
-                          f.sop_instance_uid, detail)
-        console.print(table)
+            row = [f.status.value, relative(f.path, roots or [])]
+            cells.append([*row, f.sop_instance_uid, detail] if wide else [*row, detail])
+        print_table(table, cells, styles={0: [_STYLE.get(f.status, "bold red")
+                                              for f in findings]})
         if more:
             console.print(f"… and {more} more findings (the worst are shown above); use "
                           "--format json for all of them")
-    summary = Table(title="Summary", show_header=True)
+    summary = new_table("Summary")
     summary.add_column("status")
     summary.add_column("instances", justify="right")
     for status in Status:
@@ -228,11 +227,14 @@ def print_report(report: VerifyReport, findings: list[Finding] | None,
         console.print(f"[bold red]PROBLEMS FOUND[/]: {bad} findings in {what}")
 
 
+@friendly
 def verify_cmd(
     paths: Annotated[list[Path] | None, typer.Argument(help="Folders or files to verify.")
                      ] = None,
     data_dir: DataDir = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    output_format: Annotated[str, typer.Option(
+        "--format", help="table, or json: one object per finding, then a last line with the "
+        "summary.")] = "table",
     expect_all: Annotated[bool, typer.Option(
         "--expect-all", help="Every recorded instance must be under PATHS (archive moved); by "
         "default only those recorded under PATHS are expected.")] = False,
@@ -253,13 +255,15 @@ def verify_cmd(
                                                "e.g. 5%; lists are still compared whole.")
                       ] = None,
     seed: Annotated[int | None, typer.Option(help="--pacs --sample: repeat a sample.")] = None,
+    wide: Wide = False,
 ) -> None:
     """Compare files on disk (or, with --pacs, what a PACS holds) with the ledger. Exit 0
     only when everything is intact."""
     if output_format not in ("table", "json"):
         raise ConfigError(f"--format {output_format!r}: use table or json")
     if pacs is not None:
-        _verify_pacs(pacs, config, data_dir, output_format, study, since, until, sample, seed)
+        _verify_pacs(pacs, config, data_dir, output_format, study, since, until, sample, seed,
+                     wide)
         return
     if not paths:
         raise ConfigError("give folders or files to verify, or --pacs NAME --config FILE")
@@ -281,19 +285,20 @@ def verify_cmd(
     if output_format == "json":
         for f in findings:
             sys.stdout.write(json.dumps(f.as_dict()) + "\n")
-        err_console.print(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
-                                      "ledger_trusted": report.integrity.ok,
-                                      "files": report.files}), highlight=False)
+        # the last line: the only one with "summary" (a finding has "status")
+        sys.stdout.write(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
+                                     "ledger_trusted": report.integrity.ok,
+                                     "files": report.files}) + "\n")
     else:
         first = list(itertools.islice(findings, MAX_TABLE_ROWS))
-        print_report(report, first, paths, more=sum(1 for _ in findings))
+        print_report(report, first, paths, more=sum(1 for _ in findings), wide=wide)
     if not report.ok:
         raise typer.Exit(1)
 
 
 def _verify_pacs(name: str, config: Path | None, data_dir: Path | None, output_format: str,
                  study: str | None, since: str | None, until: str | None,
-                 sample: str | None, seed: int | None) -> None:
+                 sample: str | None, seed: int | None, wide: bool = False) -> None:
     import re
 
     from pacsguard.gateway.config import load_config
@@ -341,13 +346,13 @@ def _verify_pacs(name: str, config: Path | None, data_dir: Path | None, output_f
     if output_format == "json":
         for f in findings:
             sys.stdout.write(json.dumps(f.as_dict()) + "\n")
-        err_console.print(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
-                                      "ledger_trusted": integrity.ok, "pacs": name,
-                                      "listed": found.listed, "missing": found.missing,
-                                      "retrieved": found.retrieved}), highlight=False)
+        sys.stdout.write(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
+                                     "ledger_trusted": integrity.ok, "pacs": name,
+                                     "listed": found.listed, "missing": found.missing,
+                                     "retrieved": found.retrieved}) + "\n")
     else:
         print_report(report, findings[:MAX_TABLE_ROWS], None,
-                     more=max(0, len(findings) - MAX_TABLE_ROWS),
+                     more=max(0, len(findings) - MAX_TABLE_ROWS), wide=wide,
                      counted=f"{found.listed} listed by the PACS, {found.missing} missing "
                      f"({found.retrieved} retrieved)")
     if not report.ok:
@@ -355,6 +360,6 @@ def _verify_pacs(name: str, config: Path | None, data_dir: Path | None, output_f
 
 
 def register(app: typer.Typer) -> None:
-    app.command("init")(friendly(init_cmd))
-    app.command("record")(friendly(record_cmd))
-    app.command("verify")(friendly(verify_cmd))
+    app.command("init")(init_cmd)
+    app.command("record")(record_cmd)
+    app.command("verify")(verify_cmd)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
 from pacsguard.cli.common import DataDir, err_console, friendly, workspace
-from pacsguard.cli.output import check_format, emit
+from pacsguard.cli.output import Wide, check_format, emit
 from pacsguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(help="Equipment inventory: every machine seen in the recorded images.",
                   no_args_is_help=True)
@@ -44,7 +46,7 @@ def synced_engine(data_dir: DataDir, no_sync: bool = False) -> Engine:
     return ledger.engine
 
 
-@app.command("sync")
+@app.command("sync", short_help="Fold newly recorded images into the inventory.")
 @friendly
 def sync_cmd(data_dir: DataDir = None) -> None:
     """Fold images recorded since the last sync into the inventory."""
@@ -57,10 +59,10 @@ def sync_cmd(data_dir: DataDir = None) -> None:
           f"next leaf {r.next_leaf}")
 
 
-@app.command("list")
+@app.command("list", short_help="List every machine found in the recorded images.")
 @friendly
 def list_cmd(data_dir: DataDir = None, output_format: Format = "table",
-             no_sync: NoSync = False) -> None:
+             no_sync: NoSync = False, wide: Wide = False) -> None:
     """List every machine: identity, software versions, first and last seen, image count."""
     from pacsguard.inventory.machines import list_machines, unattributed_images
 
@@ -68,8 +70,11 @@ def list_cmd(data_dir: DataDir = None, output_format: Format = "table",
     engine = synced_engine(data_dir, no_sync)
     rows = [dataclasses.asdict(m) | {"label": m.label} for m in list_machines(engine)]
     emit(rows, COLUMNS, output_format, title=f"{len(rows)} machines",
-         table_columns=["id", "vendor", "model", "serial_number", "station_name",
-                        "modalities", "software_versions", "last_seen", "image_count"])
+         table_columns=["id", ("label", "machine"), "modalities", "software_versions",
+                        "last_seen", "image_count"],
+         wide_columns=["id", "vendor", "model", "serial_number", "station_name",
+                       "institution", "modalities", "software_versions", "first_seen",
+                       "last_seen", "image_count", "source"], wide=wide)
     if output_format == "table":
         n = unattributed_images(engine)
         if n:
@@ -77,7 +82,7 @@ def list_cmd(data_dir: DataDir = None, output_format: Format = "table",
                               "and belong to no machine")
 
 
-@app.command("show")
+@app.command("show", short_help="One machine's software versions and patch events.")
 @friendly
 def show_cmd(machine_id: Annotated[int, typer.Argument(help="The machine's id (inventory "
                                                         "list).")],
@@ -104,7 +109,7 @@ def show_cmd(machine_id: Annotated[int, typer.Argument(help="The machine's id (i
          output_format, title=found[0].label)
 
 
-@app.command("export")
+@app.command("export", short_help="Write the asset register as CSV.")
 @friendly
 def export_cmd(output: Annotated[Path, typer.Argument(help="CSV file to write ('-' for "
                                                         "standard output).")],
@@ -125,7 +130,7 @@ def export_cmd(output: Annotated[Path, typer.Argument(help="CSV file to write ('
     err_console.print(f"wrote {output}", highlight=False)
 
 
-@app.command("import")
+@app.command("import", short_help="Merge manual facts from an asset register CSV.")
 @friendly
 def import_cmd(source: Annotated[Path, typer.Argument(help="Asset register CSV (the shape "
                                                         "'inventory export' writes).")],
@@ -173,7 +178,6 @@ def discover_cmd(
                 ("tls", "TLS"), ("tls_detail", "TLS detail"), ("findings", "findings"),
                 ("machine_id", "machine id")],
          output_format, title=f"{len(rows)} DICOM nodes asked",
-         table_columns=["target", "accepted", "any_calling_aet", "implementation", "version",
-                        "tls", "findings"])
+         table_columns=["target", "accepted", "implementation", "version", "tls", "findings"])
     if any(not r["reachable"] for r in rows):
         sys.exit(1)

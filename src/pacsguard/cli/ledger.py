@@ -14,7 +14,7 @@ app = typer.Typer(help="The signed ledger: keys, checkpoints, proofs and audits.
                   no_args_is_help=True)
 
 
-@app.command("key")
+@app.command("key", short_help="Print the verifier key (name+keyhash+base64 key).")
 @friendly
 def key_cmd(data_dir: DataDir = None) -> None:
     """Print the verifier key (signed-note form: name+keyhash+base64 key)."""
@@ -25,7 +25,7 @@ def key_cmd(data_dir: DataDir = None) -> None:
     print(ws.pub_path.read_text().strip())
 
 
-@app.command("checkpoint")
+@app.command("checkpoint", short_help="Sign and print the latest checkpoint, for a witness.")
 @friendly
 def checkpoint_cmd(data_dir: DataDir = None) -> None:
     """Sign (if the ledger grew) and print the latest checkpoint, for a witness to keep."""
@@ -36,7 +36,7 @@ def checkpoint_cmd(data_dir: DataDir = None) -> None:
     print(note, end="")
 
 
-@app.command("prove")
+@app.command("prove", short_help="Print a JSON inclusion proof of one instance.")
 @friendly
 def prove_cmd(
     sop_instance_uid: str,
@@ -55,7 +55,7 @@ def prove_cmd(
     print(ledger.prove(sop_instance_uid).to_json())
 
 
-@app.command("audit")
+@app.command("audit", short_help="Prove the ledger extends a witnessed checkpoint.")
 @friendly
 def audit_cmd(
     checkpoint: Annotated[Path, typer.Option(help="A checkpoint kept by a witness.")],

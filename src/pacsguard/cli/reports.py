@@ -10,7 +10,7 @@ import typer
 
 from pacsguard.cli.common import DataDir, console, friendly, workspace
 from pacsguard.cli.inventory import Format, NoSync, synced_engine
-from pacsguard.cli.output import check_format, emit
+from pacsguard.cli.output import Wide, check_format, emit
 from pacsguard.errors import ConfigError
 
 patch_app = typer.Typer(help="Patch status of the imaging equipment.", no_args_is_help=True)
@@ -29,11 +29,11 @@ def _today(text: str) -> dt.date:
         raise ConfigError(f"--today {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-@patch_app.command("status")
+@patch_app.command("status", short_help="Per machine: open and overdue advisories, risk score.")
 @friendly
 def status_cmd(data_dir: DataDir = None, output_format: Format = "table",
                overdue_days: OverdueDays = 30, today: Today = "", no_sync: NoSync = False,
-               ) -> None:
+               wide: Wide = False) -> None:
     """Per machine: current version against the fixes advisories name, days open without a
     decision, overdue items, passed end-of-support dates, and the NHS 5x5 risk score."""
     from pacsguard.reports.status import patch_status
@@ -62,34 +62,38 @@ def status_cmd(data_dir: DataDir = None, output_format: Format = "table",
                 ("risk_score", "risk"), ("risk", "rating"), ("risk_reasoning", "reasoning"),
                 ("advisories", "advisories")],
          output_format, title=f"patch status of {len(rows)} machines",
-         table_columns=["machine_id", "machine", "software_versions", "open", "overdue",
-                        "oldest_days_open", "fixes", "ended", "risk_score", "risk"])
+         table_columns=["machine_id", "machine", "open", "overdue", "oldest_days_open",
+                        "risk_score", "risk"],
+         wide_columns=["machine_id", "machine", "software_versions", "open", "overdue",
+                       "oldest_days_open", "fixes", "ended", "risk_score", "risk",
+                       "risk_reasoning"], wide=wide)
+
+
+@friendly
+def report_cmd(
+    output: Annotated[Path, typer.Argument(help="The HTML file to write.")],
+    data_dir: DataDir = None, overdue_days: OverdueDays = 30, today: Today = "",
+    no_sync: NoSync = False,
+) -> None:
+    """Write one self-contained HTML page: what each advisory hits and why, what has been
+    decided, what is overdue, patch status and risk per machine."""
+    from pacsguard.reports.html import render
+    from pacsguard.reports.status import patch_status
+
+    day = _today(today)
+    ws = workspace(data_dir)
+    engine = synced_engine(data_dir, no_sync)
+    html = render(patch_status(engine, day, overdue_days), ws.settings().get("origin", ""),
+                  day, overdue_days)
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(output)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror}") from None
+    console.print(f"wrote {output} ({len(html) // 1024} kB)", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(patch_app, name="patch")
-
-    @app.command("report")
-    @friendly
-    def report_cmd(
-        output: Annotated[Path, typer.Argument(help="The HTML file to write.")],
-        data_dir: DataDir = None, overdue_days: OverdueDays = 30, today: Today = "",
-        no_sync: NoSync = False,
-    ) -> None:
-        """Write one self-contained HTML page: what each advisory hits and why, what has been
-        decided, what is overdue, patch status and risk per machine."""
-        from pacsguard.reports.html import render
-        from pacsguard.reports.status import patch_status
-
-        day = _today(today)
-        ws = workspace(data_dir)
-        engine = synced_engine(data_dir, no_sync)
-        html = render(patch_status(engine, day, overdue_days), ws.settings().get("origin", ""),
-                      day, overdue_days)
-        tmp = output.with_name(output.name + ".tmp")
-        try:
-            tmp.write_text(html, encoding="utf-8")
-            tmp.replace(output)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {output}: {exc.strerror}") from None
-        console.print(f"wrote {output} ({len(html) // 1024} kB)", highlight=False)
+    app.command("report")(report_cmd)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from pacsguard.cli.common import console, err_console, friendly
-from pacsguard.cli.output import check_format, emit
+from pacsguard.cli.output import check_format, emit, relative
 from pacsguard.errors import PacsguardError
 from pacsguard.findings import Finding, Severity, exit_status
 from pacsguard.integrity.files import default_workers
@@ -36,6 +36,7 @@ def _disarm(result: ScanResult, out_dir: Path, fmt: str) -> str | None:
     return None
 
 
+@friendly
 def scan_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (any depth).")],
     output_format: Annotated[str, typer.Option(
@@ -97,7 +98,7 @@ def scan_cmd(
     elif fmt == "csv":
         emit(rows, COLUMNS, fmt)
     else:
-        _print_table(rows, summary)
+        _print_table(rows, summary, paths)
     if unreadable:
         raise typer.Exit(2)
     status = exit_status(worst_each)
@@ -105,12 +106,13 @@ def scan_cmd(
         raise typer.Exit(status)
 
 
-def _print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+def _print_table(rows: list[dict[str, Any]], summary: dict[str, Any],
+                 roots: list[Path]) -> None:
     if rows:
         order = {s.label: s.value for s in Severity}
         rows.sort(key=lambda r: (-order[r["severity"]], r["subject"], r["id"]))
-        emit(rows[:MAX_TABLE_ROWS], COLUMNS, "table", title="Findings",
-             table_columns=TABLE_COLUMNS)
+        shown = [r | {"subject": relative(r["subject"], roots)} for r in rows[:MAX_TABLE_ROWS]]
+        emit(shown, COLUMNS, "table", title="Findings", table_columns=TABLE_COLUMNS)
         if len(rows) > MAX_TABLE_ROWS:
             console.print(f"... and {len(rows) - MAX_TABLE_ROWS} more findings (the worst are "
                           "shown above); use --format json for all of them")
@@ -131,4 +133,4 @@ def _print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("scan")(friendly(scan_cmd))
+    app.command("scan")(scan_cmd)

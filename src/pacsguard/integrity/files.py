@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing as mp
 import os
 import threading
@@ -72,19 +73,24 @@ def write_fully(fd: int, data: bytes) -> None:
 
 
 _BUFFERS = threading.local()
+#: 64 KiB. A reused 1 MiB buffer hashed no faster in one process and cost whole verify runs
+#: ~0.06 s more system CPU per GB; 16 KiB hashed 6% slower (benchmarks/hash_bench.py and
+#: interleaved verify runs, issue #10 §6).
+READ_BUFFER = 64 << 10
 
 
 def _read_buffer() -> bytearray:
-    """A 1 MiB read buffer, one per thread, reused: allocating (and zero-filling) a fresh one
-    per file cost ~0.2 s of CPU per 5,000 files (measured)."""
+    """A read buffer, one per thread, reused: allocating (and zero-filling) a fresh one per
+    file cost ~0.2 s of CPU per 5,000 files (measured with 1 MiB buffers)."""
     buf: bytearray | None = getattr(_BUFFERS, "buf", None)
     if buf is None:
-        buf = _BUFFERS.buf = bytearray(1 << 20)
+        buf = _BUFFERS.buf = bytearray(READ_BUFFER)
     return buf
 
 
 def sha256_file(path: str) -> tuple[str, int, bytes | None, str]:
-    """(path, size, SHA-256 or None, error). The verifier's fast path; reads in 1 MiB blocks."""
+    """(path, size, SHA-256 or None, error). The verifier's fast path; reads in
+    :data:`READ_BUFFER` blocks."""
     h = hashlib.sha256()
     size = 0
     buf = _read_buffer()
@@ -115,7 +121,10 @@ def parallel_map(func: Callable[[list[T]], list[R]], items: Iterable[T], workers
     """Apply ``func`` to chunks of ``items`` in worker processes; yield results in order.
 
     At most ``2 * workers`` chunks are in flight, so an archive of any size streams through
-    in bounded memory. ``workers == 1`` runs in this process (no pickling, easier to debug).
+    in bounded memory. ``workers == 1`` runs in this process (no pickling, easier to debug),
+    and so does a single chunk (at most ``chunk`` items, or none): a pool would hand it to one
+    worker while this process waits, after forking the others for nothing (measured: 15-30 ms
+    of every small command, the start of each worker, and its imports on its first file).
     """
     it = iter(items)
 
@@ -130,17 +139,21 @@ def parallel_map(func: Callable[[list[T]], list[R]], items: Iterable[T], workers
                 return
             yield batch
 
-    if workers <= 1:
+    batches = chunks()
+    head = list(itertools.islice(batches, 2))
+    if workers <= 1 or len(head) < 2:
+        if not head:
+            return
         if initializer is not None:
             initializer(*initargs)
-        for batch in chunks():
+        for batch in itertools.chain(head, batches):
             yield from func(batch)
         return
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     pool = ctx.Pool(workers, initializer=initializer, initargs=initargs)
     try:
         pending: deque[AsyncResult[list[R]]] = deque()
-        for batch in chunks():
+        for batch in itertools.chain(head, batches):
             pending.append(pool.apply_async(func, (batch,)))
             while len(pending) >= 2 * workers:
                 yield from pending.popleft().get()
