@@ -1,6 +1,6 @@
-"""The walker's fast path for Explicit VR Little Endian files held in memory must give exactly
-what the general walk gives (same digests, same kept values, same failures), on real files and
-on random mutations of them (issue #10 §9)."""
+"""The walker's fast paths for little-endian files held in memory (Explicit VR, Deflated,
+Implicit VR) must give exactly what the general walk gives (same digests, same kept values,
+same failures), on real files and on random mutations of them (issue #10 §9)."""
 
 from __future__ import annotations
 
@@ -19,35 +19,41 @@ from pacsguard.integrity.profile import DEFAULT_PROFILE
 from tests.conftest import SAMPLES
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
-EXPLICIT = [p for p in [*SAMPLES.rglob("*.dcm"), *PYDICOM_FILES.glob("*.dcm")]
-            if b"1.2.840.10008.1.2.1\x00" in p.read_bytes()[:1024]]
+_SYNTAXES = (b"1.2.840.10008.1.2.1\x00", b"1.2.840.10008.1.2\x00", b"1.2.840.10008.1.2.1.99")
+FILES = [p for p in [*SAMPLES.rglob("*.dcm"), *PYDICOM_FILES.glob("*.dcm")]
+         if any(ts in p.read_bytes()[:1024] for ts in _SYNTAXES)]
 
 
 def _walk(data: bytes, fast: bool) -> walker.WalkResult | str:
-    original = walker._Walker.top_explicit_le
+    explicit, implicit = walker._Walker.top_explicit_le, walker._Walker.top_implicit_le
     try:
         if not fast:
             walker._Walker.top_explicit_le = (  # type: ignore[method-assign]
                 lambda self: self.dataset(True, True, None, 0, top=True))
+            walker._Walker.top_implicit_le = (  # type: ignore[method-assign]
+                lambda self: self.dataset(False, True, None, 0, top=True))
         return walker.walk(io.BytesIO(data), "f", DEFAULT_PROFILE.tags, _CLINICAL)
     except DicomReadError as exc:
         return str(exc)
     finally:
-        walker._Walker.top_explicit_le = original  # type: ignore[method-assign]
+        walker._Walker.top_explicit_le = explicit  # type: ignore[method-assign]
+        walker._Walker.top_implicit_le = implicit  # type: ignore[method-assign]
 
 
-def test_the_corpus_has_explicit_vr_little_endian_files() -> None:
-    assert len(EXPLICIT) >= 15
+def test_the_corpus_has_files_of_each_little_endian_syntax() -> None:
+    for ts in _SYNTAXES:
+        assert sum(ts in p.read_bytes()[:1024] for p in FILES) >= 1, ts
+    assert len(FILES) >= 25
 
 
-@pytest.mark.parametrize("path", EXPLICIT, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_fast_path_gives_what_the_general_walk_gives_on_real_files(path: Path) -> None:
     data = path.read_bytes()
     assert _walk(data, fast=True) == _walk(data, fast=False)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(EXPLICIT[:20]), st.integers(132, 4000), st.binary(min_size=1, max_size=12),
+@given(st.sampled_from(FILES), st.integers(132, 4000), st.binary(min_size=1, max_size=12),
        st.booleans())
 def test_fast_path_gives_what_the_general_walk_gives_on_mutated_files(
     path: Path, at: int, patch: bytes, truncate: bool,

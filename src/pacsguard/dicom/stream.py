@@ -94,11 +94,12 @@ class HashingStream:
     def start_inflating(self) -> None:
         """Inflate everything after the current position (PS3.5 §A.5, raw DEFLATE)."""
         rest = self.buf[self.pos :]
-        self.complete = False
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         self.base += self.pos
         self.buf = bytes(self._inflater.decompress(rest))
         self.pos = 0
+        # the whole data set inflated from a file read whole: the walker may parse it in place
+        self.complete = self.complete and self._inflater.eof
 
     # -- reads for the walker ----------------------------------------------------------------
     def peek(self, n: int) -> bytes:

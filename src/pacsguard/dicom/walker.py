@@ -116,6 +116,8 @@ _u16 = struct.Struct("<H").unpack_from
 _u32 = struct.Struct("<I").unpack_from
 _tag_le = struct.Struct("<HH").unpack_from
 _head_le = struct.Struct("<HH2sH").unpack_from  # Explicit VR LE: group, element, VR, short length
+_head_implicit = struct.Struct("<HHI").unpack_from  # Implicit VR LE: group, element, length
+_ITEM_LE = b"\xfe\xff\x00\xe0"  # (FFFE,E000) Item, little endian
 _tag_be = struct.Struct(">HH").unpack_from
 _u16_be = struct.Struct(">H").unpack_from
 _u32_be = struct.Struct(">I").unpack_from
@@ -274,6 +276,55 @@ class _Walker:
                     ok = readable.get(tag & 0xFF00FFFF)
                 if ok is not None and vr not in ok:
                     self.deviation(tag, vr)
+            pos = start + length
+            value = buf[start:pos]
+            if tag in clinical_tags:
+                clinical[tag] = value
+            if tag in KEEP_TAGS:
+                kept[tag] = value
+            if e == 0 or g == 2 or tag in rewritable:
+                continue
+            if tag in STRING_TAGS:
+                value = value.rstrip(b" \x00")
+            elif length & 1:
+                value += b"\x00"
+            append(pack_el(b"E", tag, len(value)))
+            append(value)
+
+    def top_implicit_le(self) -> None:
+        """:meth:`top_explicit_le` for Implicit VR Little Endian (no VR to check; a sequence is
+        known from the dictionary or, for a private element, from an item header at the start
+        of its value, as :meth:`dataset` decides)."""
+        s = self.s
+        buf = s.buf
+        n = len(buf)
+        append = self.parts.append
+        clinical_tags = self.clinical_tags
+        rewritable = self.rewritable
+        clinical = self.result.clinical
+        kept = self.result.kept
+        head = _head_implicit
+        pack_el = _pack_el
+        pos = s.pos
+        while True:
+            if pos + 8 > n:
+                if pos >= n:
+                    s.pos = pos
+                    return
+                s.pos = pos
+                self.dataset(False, True, None, 0, top=True, one=True)
+                pos = s.pos
+                continue
+            g, e, length = head(buf, pos)
+            start = pos + 8
+            tag = (g << 16) | e
+            if (g == 0xFFFE or tag in PIXEL_TAGS or tag in SQ_TAGS or length > BIG_VALUE
+                    or start + length > n
+                    or (length >= 8 and buf[start : start + 4] == _ITEM_LE)):
+                s.pos = pos
+                self.dataset(False, True, None, 0, top=True, one=True)
+                pos = s.pos
+                continue
             pos = start + length
             value = buf[start:pos]
             if tag in clinical_tags:
@@ -637,8 +688,10 @@ def walk(f: BinaryIO, name: str, rewritable: frozenset[int],
             w.readable = READABLE_VRS
         if ts == DEFLATED_LE:
             s.start_inflating()
-        if ts == EXPLICIT_LE and s.complete and version >= 2:
+        if s.complete and version >= 2 and ts in (EXPLICIT_LE, DEFLATED_LE):
             w.top_explicit_le()
+        elif s.complete and version >= 2 and ts == IMPLICIT_LE:
+            w.top_implicit_le()
         else:
             w.dataset(explicit, little, None, 0, top=True)
         s.drain()
