@@ -210,7 +210,9 @@ def test_a_second_machine_joins_a_shared_ledger_once_it_has_the_ledger_and_attri
     ds.save_as(victim)
     r = run("verify", "--data-dir", first, "--workers", "1", "--format", "json", victim)
     assert r.exit_code == 1
-    (finding,) = [json.loads(line) for line in r.stdout.splitlines()]
+    *findings, summary = [json.loads(line) for line in r.stdout.splitlines()]
+    assert "summary" in summary  # the last line (docs/cli.md)
+    (finding,) = findings
     assert finding["status"] == "identity_altered"
     assert finding["detail"].split(";")[0] == "clinical attributes changed: PatientID"
 
@@ -248,12 +250,14 @@ def test_a_wrong_or_missing_attribute_key_stops_writers_and_a_missing_one_lets_v
     ds.save_as(victim)
     r = run("verify", "--data-dir", site, "--workers", "1", "--format", "json", victim)
     assert r.exit_code == 1, r.output
-    (finding,) = [json.loads(line) for line in r.stdout.splitlines()]
+    *findings, summary = [json.loads(line) for line in r.stdout.splitlines()]
+    assert "summary" in summary  # the last line (docs/cli.md)
+    (finding,) = findings
     assert finding["status"] == "identity_altered"
     # without the key no attribute can be named, and none is named wrongly
     assert finding["detail"].split(";")[0] == \
         "clinical attributes changed: patient/examination attributes"
     (site / "attr.key").write_bytes(good)
     r = run("verify", "--data-dir", site, "--workers", "1", "--format", "json", victim)
-    assert json.loads(r.stdout)["detail"].split(";")[0] == \
+    assert json.loads(r.stdout.splitlines()[0])["detail"].split(";")[0] == \
         "clinical attributes changed: PatientID"

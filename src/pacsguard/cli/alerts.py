@@ -135,12 +135,14 @@ def match_cmd(
     if output_format != "table":
         return
     if considered:  # a count per advisory; --format json lists each machine with the reason
+        # the heading on a line of its own: as a title it wrapped to the narrow table's width
+        console.print(f"\n{len(considered)} machines of named vendors considered and not "
+                      "matched (--format json: each, with why)", highlight=False)
         emit([{"tracking_id": tid, "count": n,
                "why": ", ".join(f"{k} {kind}" for kind, k in kinds.items())}
               for tid, n, kinds in report.not_matched_by_advisory()],
              [("tracking_id", "advisory"), ("count", "machines"), ("why", "why not")],
-             "table", title=f"{len(considered)} machines of named vendors considered and not "
-             "matched (--format json: each, with the reason)")
+             "table")
     counts = Counter(m.status.value for m in found) + Counter({NOT_MATCHED: len(considered)})
     err_console.print(", ".join(f"{counts[s]} {s}" for s in statuses if s in wanted),
                       highlight=False)
