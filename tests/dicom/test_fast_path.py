@@ -62,3 +62,20 @@ def test_fast_path_gives_what_the_general_walk_gives_on_mutated_files(
     at = min(at, len(data))
     mutated = data[:at] if truncate else data[:at] + patch + data[at + len(patch):]
     assert _walk(mutated, fast=True) == _walk(mutated, fast=False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([1, 2]), st.integers(1, 16), st.booleans(),
+       st.binary(min_size=0, max_size=64))
+def test_the_byte_check_for_canonical_samples_agrees_with_numpy(
+    width: int, bits_stored: int, signed: bool, raw: bytes,
+) -> None:
+    from pacsguard.dicom.pixels import Canonicalizer, Layout
+
+    bits_stored = min(bits_stored, width * 8)
+    raw = raw[: len(raw) - len(raw) % width]
+    layout = Layout(1, max(1, len(raw) // width), 1, 1, width, bits_stored, signed, 0, False)
+    canon = Canonicalizer(layout, len(raw), 0)
+    by_bytes = canon._canonical_bytes(memoryview(raw))
+    if by_bytes is not None:
+        assert by_bytes == canon._is_canonical(canon._samples(memoryview(raw)))
