@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -186,24 +187,31 @@ class Canonicalizer:
         every allowed byte value (``bytes.translate``) leaves nothing when all are allowed.
         Most images are these, so most commands never import numpy (0.1 s per process, issue
         #10 §6). None: ask numpy."""
-        lay = self.layout
-        bits = lay.width * 8
-        if lay.is_float or not 0 < lay.bits_stored < bits:
+        allowed = self._allowed
+        if allowed is None:
+            return None
+        if not allowed:
             return True
+        data = part.tobytes()
+        return not (data[1::2] if self.layout.width == 2 else data).translate(None, allowed)
+
+    @cached_property
+    def _allowed(self) -> bytes | None:
+        """The byte values the constrained byte of a canonical sample may take; b"" when every
+        sample is canonical; None when bytes cannot tell."""
+        lay = self.layout
+        if lay.is_float or not 0 < lay.bits_stored < lay.width * 8:
+            return b""
         if lay.width == 2 and lay.bits_stored > 8:
             free = lay.bits_stored - 8  # bits of the high byte that hold the value
-            data = bytes(part[1::2])
         elif lay.width == 1:
             free = lay.bits_stored
-            data = bytes(part)
         else:
             return None
         if lay.signed:  # sign-extended: 0.. or ..255, with one bit fewer for the magnitude
             half = 1 << (free - 1)
-            allowed = bytes(range(half)) + bytes(range(256 - half, 256))
-        else:
-            allowed = bytes(range(1 << free))
-        return not data.translate(None, allowed)
+            return bytes(range(half)) + bytes(range(256 - half, 256))
+        return bytes(range(1 << free))
 
     def _is_canonical(self, a: Any) -> bool:
         """True when reducing to Bits Stored would change nothing (two reductions, no copy)."""
