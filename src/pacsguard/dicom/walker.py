@@ -294,7 +294,9 @@ class _Walker:
     def top_implicit_le(self) -> None:
         """:meth:`top_explicit_le` for Implicit VR Little Endian (no VR to check; a sequence is
         known from the dictionary or, for a private element, from an item header at the start
-        of its value, as :meth:`dataset` decides)."""
+        of its value, as :meth:`dataset` decides). The value handling at the end of the loop
+        is the same as there, written out in both because a call per element would cost what
+        the fast path saves; tests/dicom/test_fast_path.py holds both to :meth:`dataset`."""
         s = self.s
         buf = s.buf
         n = len(buf)
