@@ -174,6 +174,7 @@ def record_cmd(
 
 MAX_TABLE_ROWS = 200
 _STYLE = {Status.INTACT: "green", Status.HEADER_ALTERED: "yellow", Status.DUPLICATE: "yellow",
+          Status.NEEDS_REVIEW: "yellow",
           Status.UNRECORDED: "magenta"}
 
 

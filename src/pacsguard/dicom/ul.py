@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pacsguard.dicom.uids import transfer_syntax_name
 from pacsguard.errors import PacsguardError
 
 # PDU types, PS3.8 Table 9-11
@@ -144,15 +145,6 @@ class _Peer:
 CONTEXT_RESULTS = {1: "user rejection", 2: "no reason (provider rejection)",
                    3: "abstract syntax not supported (provider rejection)",
                    4: "transfer syntaxes not supported (provider rejection)"}
-
-
-def transfer_syntax_name(uid: str) -> str:
-    """``JPEG 2000 Image Compression (1.2.840.10008.1.2.4.91)``: a transfer syntax as a
-    person reads it (the UID alone when pydicom does not know it)."""
-    from pydicom.uid import UID
-
-    name = UID(uid).name
-    return uid if not name or name == uid else f"{name} ({uid})"
 
 
 # -- command sets ----------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pacsguard.dicom.ul import transfer_syntax_name as ts_name
+from pacsguard.dicom.uids import transfer_syntax_name as ts_name
 from pacsguard.errors import DicomReadError, PacsguardError
 from pacsguard.gateway.config import Destination
 from pacsguard.integrity.fingerprint import fingerprint_file
@@ -80,9 +80,7 @@ OTHER_STANDARD = (
 
 def _short_ts(uid: str) -> str:
     """A transfer syntax's name alone (its UID when it has none)."""
-    from pydicom.uid import UID
-
-    return UID(uid).name or uid
+    return ts_name(uid, with_uid=False)
 
 
 def _sop_name(uid: str) -> str:

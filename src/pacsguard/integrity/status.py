@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from pacsguard.dicom._dictionary import DICTIONARY_VR
+from pacsguard.dicom.uids import transfer_syntax_name
 from pacsguard.errors import DicomReadError
 from pacsguard.integrity.fingerprint import Fingerprint, legacy_header_digest
 from pacsguard.integrity.profile import CLINICAL_TAGS, DEFAULT_PROFILE, HeaderProfile
@@ -91,11 +92,9 @@ LOSSY_SYNTAXES = frozenset({
 
 
 def ts_name(uid: str) -> str:
-    """A transfer syntax as people know it, with its UID: 'JPEG-LS Lossless (1.2.…4.80)'."""
-    from pydicom.uid import UID
-
-    name = UID(uid).name
-    return f"{name} ({uid})" if name and name != uid else uid
+    """A transfer syntax's name for a finding ("JPEG-LS Lossless Image Compression"), its UID
+    when pydicom does not know it."""
+    return transfer_syntax_name(uid, with_uid=False)
 
 
 J2K_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
@@ -233,11 +232,10 @@ class _Comparison:
             # the archive decoded the lossy original (the current pixels are native or
             # losslessly compressed): its decoder, not ours, made the samples
             self.add(Status.NEEDS_REVIEW,
-                     f"{self.change()}; the original was lossy ({ts_name(rec.transfer_syntax)}),"
-                     " and decoders of lossy data may round differently (and a YBR→RGB "
-                     "conversion rounds), so the decoded pixels differing from the record's "
-                     "does not prove a change: compare the images by eye, or against the "
-                     "modality's copy")
+                     f"{self.change()}; the original was lossy, and the archive's decoder "
+                     "rounds otherwise than ours (decoders of lossy data may), so different "
+                     "decoded pixels prove nothing either way: compare the images by eye, or "
+                     "with the modality's copy")
             return
         what = ("decoded pixels differ from the record" if rec.pixel_sha256 != cur.pixel_sha256
                 else "Planar Configuration (0028,0006) changed from "
