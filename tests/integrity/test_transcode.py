@@ -569,3 +569,220 @@ def test_version_1_entry_still_catches_a_changed_header(tmp_path: Path) -> None:
                              DEFAULT_PROFILE)
 
     assert status is Status.HEADER_ALTERED, detail
+
+
+# ---------------------------------------------------------------------------------------------
+# found by review: each a reproducer that failed before its fix
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_decoder_that_panics_gives_a_verdict_not_a_crash(tmp_path: Path) -> None:
+    # pylibjpeg-rle panics (pyo3 PanicException, a BaseException) on these five bytes; it used
+    # to end the whole verify run with a traceback
+    original = PYDICOM_FILES / "rtdose_rle.dcm"
+    damaged = bytearray(original.read_bytes())
+    damaged[5338:5343] = b"\xb5\xdco\xc06"
+    out = tmp_path / "rle_bad.dcm"
+    out.write_bytes(bytes(damaged))
+
+    status, detail = _verdict(original, out)
+
+    assert status is Status.PIXELS_ALTERED
+    assert "pixel data cannot be decoded" in detail
+
+
+def test_bits_above_bits_stored_changed_in_the_same_syntax_are_pixels_altered(
+    tmp_path: Path,
+) -> None:
+    original = next(PYDICOM_FILES.rglob("6154"))  # CR, Bits Allocated 16, Bits Stored 12
+    ds = dcmread(original)
+    samples = bytearray(ds.PixelData)
+    for i in range(1, len(samples) // 2, 2):
+        samples[i] |= 0x80  # bit 15: an embedded overlay a viewer may show
+    ds.PixelData = bytes(samples)
+    ds.save_as(tmp_path / "high.dcm")
+
+    status, detail = _verdict(original, tmp_path / "high.dcm")
+
+    assert status is Status.PIXELS_ALTERED, detail
+
+
+def test_bytes_appended_after_the_last_sample_are_pixels_altered(tmp_path: Path) -> None:
+    original = PYDICOM_FILES / "CT_small.dcm"
+    ds = dcmread(original)
+    ds.PixelData += b"MZ" + b"\x90" * 4094
+    ds.save_as(tmp_path / "payload.dcm")
+
+    status, detail = _verdict(original, tmp_path / "payload.dcm")
+
+    assert status is Status.PIXELS_ALTERED, detail
+
+
+def test_bits_above_bits_stored_cleared_by_a_lossless_round_trip_stay_intact(
+    tmp_path: Path,
+) -> None:
+    original = PYDICOM_FILES / "MR_small_padded.dcm"
+    out = _dcmtk(original, tmp_path, ["dcmcjpls"], ["dcmdjpls"])
+    assert fingerprint_file(out).pixel_sha256 != fingerprint_file(original).pixel_sha256
+
+    status, detail = _verdict(original, out)
+
+    assert status is Status.INTACT, detail
+
+
+def test_edited_pixels_under_an_unknown_transfer_syntax_uid_are_pixels_altered(
+    tmp_path: Path,
+) -> None:
+    original = PYDICOM_FILES / "CT_small.dcm"
+    ds = dcmread(original)
+    samples = bytearray(ds.PixelData)
+    samples[10000:12000] = b"\xb8\x0b" * 1000
+    ds.PixelData = bytes(samples)
+    ds.save_as(tmp_path / "edited.dcm", enforce_file_format=True)
+    data = (tmp_path / "edited.dcm").read_bytes().replace(
+        b"UI\x14\x001.2.840.10008.1.2.1\x00", b"UI\x14\x001.2.840.10008.1.2.9\x00", 1)
+    (tmp_path / "edited.dcm").write_bytes(data)
+
+    status, detail = _verdict(original, tmp_path / "edited.dcm")
+
+    assert status is Status.PIXELS_ALTERED, detail
+
+
+def test_a_changed_icon_in_a_lossy_file_is_header_altered_not_needs_review(
+    tmp_path: Path,
+) -> None:
+    from pydicom.encaps import encapsulate, generate_frames
+
+    lossy = _dcmtk(SAMPLES / "pydicom-data" / "MR-SIEMENS-DICOM-WithOverlays.dcm", tmp_path,
+                   ["dcmcjpeg", "+eb"])
+    kept = tmp_path / "lossy.dcm"
+    shutil.copyfile(lossy, kept)
+    ds = dcmread(kept)
+    frame = bytearray(next(generate_frames(ds.IconImageSequence[0].PixelData,
+                                           number_of_frames=1)))
+    k = len(frame) - 200
+    while frame[k] == 0xFF or frame[k - 1] == 0xFF:
+        k += 1
+    frame[k] ^= 0x24
+    ds.IconImageSequence[0].PixelData = encapsulate([bytes(frame)])
+    ds.save_as(tmp_path / "icon.dcm")
+
+    status, detail = _verdict(kept, tmp_path / "icon.dcm")
+
+    assert status is Status.HEADER_ALTERED, detail
+    assert "icon" in detail
+
+
+def test_lossy_original_decoded_and_stored_as_reversible_jpeg_2000_needs_review(
+    tmp_path: Path,
+) -> None:
+    original = SAMPLES / "deid-data" / "ctbrain1.dcm"  # JPEG baseline; stays flagged "01"
+    native = _dcmtk(original, tmp_path, ["dcmdjpeg"])
+    ds = dcmread(native)
+    ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.91"  # the "lossy or lossless" UID
+    ds.save_as(tmp_path / "j2k.dcm", enforce_file_format=True)
+
+    status, detail = _verdict(original, tmp_path / "j2k.dcm")
+
+    assert status is Status.NEEDS_REVIEW, detail
+
+
+def test_icon_recorded_without_decoding_and_decompressed_needs_review_not_an_alarm(
+    tmp_path: Path,
+) -> None:
+    compressed = _dcmtk(SAMPLES / "pydicom-data" / "MR-SIEMENS-DICOM-WithOverlays.dcm",
+                        tmp_path, ["dcmcjpls"])
+    kept = tmp_path / "jls.dcm"
+    shutil.copyfile(compressed, kept)
+    out = _dcmtk(kept, tmp_path, ["dcmdjpls"])
+
+    status, detail = _verdict(kept, out, decode=False)
+
+    assert status is Status.NEEDS_REVIEW, detail
+
+
+def test_planar_configuration_0_added_does_not_soften_a_pixel_edit(tmp_path: Path) -> None:
+    original = SAMPLES / "dcm4che" / "MR-JPEGLosslessSV1.dcm"
+    native = _dcmtk(original, tmp_path, ["dcmdjpeg"])
+    ds = dcmread(native)
+    samples = bytearray(ds.PixelData)
+    samples[20000:20400] = b"\xff\x0f" * 200
+    ds.PixelData = bytes(samples)
+    ds.save_as(tmp_path / "edited.dcm")
+    recompressed = _dcmtk(tmp_path / "edited.dcm", tmp_path, ["dcmcjpeg", "+e1"])
+    out = _edited(recompressed, tmp_path / "planar.dcm", PlanarConfiguration=0)
+
+    status, detail = _verdict(original, out, decode=False)
+
+    assert status is Status.PIXELS_ALTERED, detail
+
+
+def test_big_endian_pixel_data_vr_changed_from_ow_to_ob_is_pixels_altered(
+    tmp_path: Path,
+) -> None:
+    original = PYDICOM_FILES / "MR_small_bigendian.dcm"
+    data = original.read_bytes()
+    assert data.count(b"\x7f\xe0\x00\x10OW") == 1
+    out = tmp_path / "ob.dcm"
+    out.write_bytes(data.replace(b"\x7f\xe0\x00\x10OW", b"\x7f\xe0\x00\x10OB"))
+
+    status, detail = _verdict(original, out)
+
+    assert status is Status.PIXELS_ALTERED, detail
+
+
+def test_an_empty_private_sequence_is_intact_after_explicit_to_implicit(tmp_path: Path) -> None:
+    from pydicom.sequence import Sequence as DicomSequence
+
+    ds = dcmread(PYDICOM_FILES / "CT_small.dcm")
+    ds.private_block(0x0009, "PACSGUARD TEST", create=True).add_new(0x01, "SQ",
+                                                                    DicomSequence([]))
+    ds.save_as(tmp_path / "psq.dcm", enforce_file_format=True)
+    out = _dcmtk(tmp_path / "psq.dcm", tmp_path, ["dcmconv", "+ti"])
+
+    status, detail = _verdict(tmp_path / "psq.dcm", out)
+
+    assert status is Status.INTACT, detail
+
+
+def test_encapsulated_data_in_a_private_ob_is_intact_after_explicit_to_implicit(
+    tmp_path: Path,
+) -> None:
+    from pydicom.encaps import encapsulate
+
+    ds = dcmread(PYDICOM_FILES / "CT_small.dcm")
+    jpeg = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+            + b"\x11" * 100 + b"\xff\xd9")
+    ds.private_block(0x0029, "ACME THUMBNAIL", create=True).add_new(0x10, "OB",
+                                                                    encapsulate([jpeg]))
+    ds.save_as(tmp_path / "penc.dcm", enforce_file_format=True)
+    out = _dcmtk(tmp_path / "penc.dcm", tmp_path, ["dcmconv", "+ti"])
+
+    status, detail = _verdict(tmp_path / "penc.dcm", out)
+
+    assert status is Status.INTACT, detail
+
+
+def test_a_public_sequence_written_as_un_of_defined_length_is_intact(tmp_path: Path) -> None:
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_sequence
+
+    original = PYDICOM_FILES / "CT_small.dcm"
+    element = dcmread(original)["OtherPatientIDsSequence"]
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, True
+    write_sequence(fp, element, ["iso8859"])
+    items = fp.getvalue()
+    data = original.read_bytes()
+    at = data.find(b"\x10\x00\x02\x10SQ\x00\x00")
+    length = struct.unpack_from("<I", data, at + 8)[0]
+    end = (data.find(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00", at) + 8 if length == 0xFFFFFFFF
+           else at + 12 + length)
+    out = tmp_path / "un.dcm"
+    out.write_bytes(data[:at] + b"\x10\x00\x02\x10UN\x00\x00" + struct.pack("<I", len(items))
+                    + items + data[end:])
+
+    status, detail = _verdict(original, out)
+
+    assert status is Status.INTACT, detail

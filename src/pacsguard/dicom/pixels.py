@@ -140,12 +140,17 @@ class Canonicalizer:
     """Builds the decoded-pixel digest beside the pixel digest, piece by piece.
 
     ``swap`` is the byte width of the stored value's VR in Explicit VR Big Endian (0 for
-    little endian): each piece is turned into little-endian bytes by that width first.
+    little endian, and for OB): each piece is turned into little-endian bytes by that width
+    first. ``fresh``: see ``__init__``.
     """
 
-    def __init__(self, layout: Layout, length: int, swap: int) -> None:
+    def __init__(self, layout: Layout, length: int, swap: int, fresh: bool = False) -> None:
         self.layout = layout
         self.swap = swap
+        # the canonical stream is hashed on its own from the first byte (never continued from
+        # the stored-pixel digest): swapped values, and anything whose stored digest does not
+        # start with the bytes themselves (Explicit VR Big Endian: it starts with the VR)
+        self.fresh = fresh or swap != 0
         self.length = length
         self.offset = 0
         self.canon: hashlib._Hash | None = None  # set once the canonical stream diverges
@@ -232,7 +237,7 @@ class Canonicalizer:
         if not self.valid:
             pixel.update(raw)
             return
-        if self.swap:
+        if self.fresh:
             # the canonical stream differs from the stored one from the first byte
             if self.canon is None:
                 self.canon = hashlib.sha256()
@@ -300,6 +305,16 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
 
 
+def _decoder_failure(exc: BaseException, what: str) -> DicomReadError:
+    """The error for a decoder that failed on hostile or damaged data: pydicom raises many
+    types, and a decoder plugin written in Rust (pylibjpeg-rle) panics with
+    ``pyo3_runtime.PanicException``, a BaseException that ``except Exception`` lets through
+    and that killed a whole verify run. Interrupts and exits still propagate."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+        raise exc
+    return DicomReadError(f"{what} ({exc.__class__.__name__}: {exc})")
+
+
 def _source(source: Path | bytes) -> Any:
     import io
 
@@ -334,10 +349,8 @@ def decoded_digest_of_file(source: Path | bytes, name: str = "") -> bytes:
             arr = pixel_array(full, raw=True)
         else:
             arr = pixel_array(_source(source), raw=True)
-    except Exception as exc:  # pydicom raises many types for undecodable pixel data
-        raise DicomReadError(
-            f"{name}: pixel data cannot be decoded ({exc.__class__.__name__}: {exc})"
-        ) from None
+    except BaseException as exc:  # see _decoder_failure: decoder plugins may panic
+        raise _decoder_failure(exc, f"{name}: pixel data cannot be decoded") from None
     tag = next((t for t, kw in PIXEL_KEYWORDS.items() if t != 0x7FE00010 and kw in ds),
                0x7FE00010)
     return _array_digest(arr, ds, tag)
@@ -401,7 +414,8 @@ def decoded_nested_digest(source: Path | bytes, skip: frozenset[int], name: str 
                     decoder: Any = get_decoder(syntax)
                     try:
                         arr, _ = decoder.as_array(d, raw=True, pixel_keyword=kw)
-                    except Exception:  # an icon left in another codec than its file's
+                    except BaseException as exc:  # an icon in another codec, or a panic
+                        _decoder_failure(exc, "")
                         other = sniff_syntax(el.value) if el.is_undefined_length else None
                         if other is None or other == syntax:
                             raise
@@ -410,9 +424,7 @@ def decoded_nested_digest(source: Path | bytes, skip: frozenset[int], name: str 
                     out.update(struct.pack(">cI", b"P", tag) + _array_digest(arr, d, tag))
 
         visit(ds, True)
-    except Exception as exc:  # pydicom raises many types for undecodable pixel data
-        raise DicomReadError(
-            f"{name}: pixel data inside an item (an icon) cannot be decoded "
-            f"({exc.__class__.__name__}: {exc})"
-        ) from None
+    except BaseException as exc:  # see _decoder_failure: decoder plugins may panic
+        raise _decoder_failure(
+            exc, f"{name}: pixel data inside an item (an icon) cannot be decoded") from None
     return out.digest()

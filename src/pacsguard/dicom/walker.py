@@ -394,7 +394,8 @@ class _Walker:
                                and tag not in PIXEL_TAGS) or (not explicit and tag in SQ_TAGS) or (
                 vr in (b"", b"UN") and length >= 8 and tag not in SQ_TAGS
                 and self.looks_like_items(length)
-            ):
+            ) or (vr == b"UN" and tag in SQ_TAGS and self.version >= 2):
+                # (the last: a public sequence written as UN of defined length, PS3.5 §6.2.2)
                 # PS3.5 §6.2.2: UN of undefined length holds Implicit VR Little Endian items.
                 if vr == b"UN":
                     self.sequence(tag, length, False, True, depth, excluded)
@@ -483,6 +484,8 @@ class _Walker:
         if self.nested is None:
             self.nested, self.nested_decoded = hashlib.sha256(), hashlib.sha256()
         stored = hashlib.sha256()
+        if not little:
+            stored.update(b"BE:" + vr)  # the VR decides how the bytes read, as at the top
         decoded: bytes | None = None
         s = self.s
         if length == UNDEFINED:
@@ -493,7 +496,7 @@ class _Walker:
             if lay is None or length > NESTED_CAP:
                 s.stream(length, stored)
             else:
-                canon = Canonicalizer(lay, length, swap)
+                canon = Canonicalizer(lay, length, swap, fresh=not little)
                 value = s.read(length)
                 if canon.whole_value:
                     stored.update(value)
@@ -523,7 +526,35 @@ class _Walker:
         if (g, e) != (0xFFFE, 0xE000):
             return False
         item_len = _u32(s.buf, s.pos + 4)[0]
-        return bool(item_len == UNDEFINED or item_len + 8 <= length)
+        if not (item_len == UNDEFINED or item_len + 8 <= length):
+            return False
+        return self.version < 2 or self._items_hold_data_sets(length)
+
+    def _items_hold_data_sets(self, length: int) -> bool:
+        """Version 2: the first item with content must start like a data set: an element of a
+        group from 0008 on (not an item tag) whose length fits the item. Encapsulated pixel
+        data kept in a private OB also starts with item headers, but its fragments start with
+        a codestream (JPEG FFD8, JPEG 2000 FF4F, an RLE header's small segment count), and
+        walking them as a data set reported the file corrupted after an implicit transcode."""
+        s = self.s
+        if len(s.buf) - s.pos < min(length, 1 << 16):
+            s.fill(min(length, 1 << 16))
+        buf, at, end = s.buf, s.pos, s.pos + min(length, len(s.buf) - s.pos)
+        while at + 8 <= end:
+            g, e = _tag_le(buf, at)
+            size = _u32(buf, at + 4)[0]
+            if (g, e) != (0xFFFE, 0xE000) or size == UNDEFINED:
+                return (g, e) == (0xFFFE, 0xE000)  # an undefined-length item: a data set
+            if size == 0:
+                at += 8
+                continue
+            if size < 8 or at + 16 > end:
+                return False
+            first_group = _u16(buf, at + 8)[0]
+            first_len = _u32(buf, at + 12)[0]
+            return bool(0x0008 <= first_group < 0xFFFE
+                        and (first_len == UNDEFINED or first_len + 8 <= size))
+        return True  # only empty items: an empty sequence
 
     def sequence(self, tag: int, length: int, explicit: bool, little: bool, depth: int,
                  excluded: bool) -> None:
@@ -563,6 +594,10 @@ class _Walker:
             items += 1
             append(b"J")
         append(b"Q")
+        if items == 0 and tag >> 16 & 1 and self.version >= 2:
+            # an empty private sequence: once written implicit it is an empty value of unknown
+            # VR, which nothing can tell from an empty sequence; both hash as the empty value
+            self.parts[-2:] = [_pack_el(b"E", tag, 0)]
         if excluded:
             self.header, self.parts = saved
             self.hidden -= 1
@@ -602,7 +637,12 @@ class _Walker:
             return
         layout = native_layout(self.result.kept, tag)
         swap = 0 if little or vr not in SWAP_WIDTH else SWAP_WIDTH[vr]
-        canon = Canonicalizer(layout, length, swap) if layout is not None else None
+        if not little and self.version >= 2:
+            # in Explicit VR Big Endian the VR decides how the bytes read (OW swapped by
+            # 16-bit words, OB not): it is part of what is stored (PS3.5 §7.3)
+            pixel.update(b"BE:" + vr)
+        canon = (Canonicalizer(layout, length, swap, fresh=not little)
+                 if layout is not None else None)
         s = self.s
         if canon is None:
             s.stream(length, pixel)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from pacsguard.dicom._dictionary import DICTIONARY_VR
 from pacsguard.dicom.uids import transfer_syntax_name
+from pacsguard.dicom.walker import EXPLICIT_BE as BIG_ENDIAN
+from pacsguard.dicom.walker import NATIVE_SYNTAXES
 from pacsguard.errors import DicomReadError
 from pacsguard.integrity.fingerprint import Fingerprint, legacy_header_digest
 from pacsguard.integrity.profile import CLINICAL_TAGS, DEFAULT_PROFILE, HeaderProfile
@@ -143,6 +145,21 @@ def _decoder_available(transfer_syntax: str) -> bool:
         return False
 
 
+def _lossy_coded(fp: Fingerprint) -> bool:
+    """Pixel data stored in a lossy coding now (by its syntax; Lossy Image Compression "01"
+    tells the image's history, not how the present bytes are coded)."""
+    return fp.transfer_syntax in LOSSY_SYNTAXES
+
+
+def _planar(fp: Fingerprint) -> str:
+    """Planar Configuration, absent read as 0 (interleaved: PS3.3 C.7.6.3.1.3)."""
+    return fp.planar_configuration or "0"
+
+
+def _little_endian_native(fp: Fingerprint) -> bool:
+    return fp.transfer_syntax in NATIVE_SYNTAXES and fp.transfer_syntax != BIG_ENDIAN
+
+
 @dataclass
 class _Comparison:
     recorded: Fingerprint
@@ -199,27 +216,45 @@ class _Comparison:
                      f"{cur.photometric_interpretation or 'absent'}: the samples display "
                      "differently")
             return
-        planar_same = rec.version == 1 or (
-            rec.planar_configuration == cur.planar_configuration
+        layout_same = rec.version == 1 or (
+            _planar(rec) == _planar(cur)
             and rec.photometric_interpretation == cur.photometric_interpretation)
-        if cur.pixel_sha256 == rec.pixel_sha256 and planar_same:
+        if cur.pixel_sha256 == rec.pixel_sha256 and layout_same:
+            return
+        if _little_endian_native(rec) and _little_endian_native(cur) and layout_same:
+            # Native little-endian pixel data reads the same in all these syntaxes, and
+            # archives copy it byte for byte: the stored bytes must be the recorded ones, or
+            # their canonical form (bits above Bits Stored cleared, as a lossless codec's round
+            # trip leaves them). Bits above Bits Stored can hold an embedded overlay a viewer
+            # shows, and bytes after the last sample can hide a payload: both are pixels.
+            if rec.decoded_pixel_sha256 is not None and \
+                    cur.pixel_sha256 == rec.decoded_pixel_sha256:
+                self.notes.append("the bits above Bits Stored (or the bytes after the last "
+                                  "sample) were cleared, as a lossless codec's round trip does")
+                return
+            self.add(Status.PIXELS_ALTERED, "stored pixel data differs from the record")
             return
         if rec.decoded_pixel_sha256 is None:
             if rec.compressed:
                 why = (f"the original, compressed as {ts_name(rec.transfer_syntax)}, was "
                        "recorded without a decoded-pixel digest (recorded before pacsguard "
-                       "decoded compressed images by default, or not decodable then)")
+                       "decoded compressed images by default, or with --no-decode, or not "
+                       "decodable then)")
             else:
                 why = "the original's native pixel layout was recorded without a decoded digest"
-            if cur.transfer_syntax == rec.transfer_syntax and planar_same:
-                self.add(Status.PIXELS_ALTERED, "stored pixel data differs from the record, "
-                         f"and {why}")
+            if cur.transfer_syntax == rec.transfer_syntax:
+                what = ("stored pixel data differs from the record"
+                        if cur.pixel_sha256 != rec.pixel_sha256 else
+                        "Planar Configuration (0028,0006) changed over the same stored pixels")
+                self.add(Status.PIXELS_ALTERED, f"{what}, and {why}")
             else:
                 self.add(Status.NEEDS_REVIEW, f"{self.change()}; {why}, so equal pixels "
                          "cannot be proven")
             return
+        # the walk's decoded digest where it made one (native pixel data, whatever the
+        # syntax UID says); else decode (encapsulated, or a layout the walk cannot transform)
         decoded = cur.decoded_pixel_sha256
-        if decoded is None or cur.compressed:
+        if decoded is None:
             decoded = self.decode_current(nested=False)
             if decoded is None:
                 return
@@ -228,7 +263,7 @@ class _Comparison:
                               if rec.transfer_syntax != cur.transfer_syntax
                               else f"{self.change()}; decoded pixels match the record")
             return
-        if _lossy(rec) and not _lossy(cur):
+        if _lossy(rec) and not _lossy_coded(cur):
             # the archive decoded the lossy original (the current pixels are native or
             # losslessly compressed): its decoder, not ours, made the samples
             self.add(Status.NEEDS_REVIEW,
@@ -255,8 +290,13 @@ class _Comparison:
         if rec.nested_sha256 == cur.nested_sha256:
             return
         if rec.nested_decoded_sha256 is None:
-            self.add(Status.HEADER_ALTERED, "an icon (pixel data inside an item) differs from "
-                     "the record, which holds no decoded digest of it")
+            if rec.transfer_syntax != cur.transfer_syntax:
+                self.add(Status.NEEDS_REVIEW, f"{self.change()}; an icon (pixel data inside "
+                         "an item) was recorded without a decoded digest (--no-decode, or not "
+                         "decodable then), so its equality cannot be proven")
+            else:
+                self.add(Status.HEADER_ALTERED, "an icon (pixel data inside an item) differs "
+                         "from the record, which holds no decoded digest of it")
             return
         decoded = cur.nested_decoded_sha256
         if decoded is None:
@@ -265,9 +305,9 @@ class _Comparison:
                 return
         if decoded == rec.nested_decoded_sha256:
             self.notes.append("icon re-encoded; its decoded pixels match the record")
-        elif _lossy(rec) or _lossy(cur):
-            self.add(Status.NEEDS_REVIEW, "an icon's decoded pixels differ from the record's, "
-                     "after lossy compression")
+        elif _lossy(rec) and not _lossy_coded(cur):
+            self.add(Status.NEEDS_REVIEW, "an icon's decoded pixels differ from the record's "
+                     "after the archive decoded the lossy original")
         else:
             self.add(Status.HEADER_ALTERED, "an icon's (pixel data inside an item) decoded "
                      "pixels differ from the record")
