@@ -179,6 +179,14 @@ class _Comparison:
         return (f"transfer syntax changed from {ts_name(rec.transfer_syntax)} to "
                 f"{ts_name(cur.transfer_syntax)}")
 
+    def current_decoded(self, nested: bool) -> bytes | None:
+        """The walk's decoded digest where it made one (native pixel data, whatever the syntax
+        UID says); else the file decoded (encapsulated, or a layout the walk cannot
+        transform). None: a problem was added saying why."""
+        cur = self.current
+        walked = cur.nested_decoded_sha256 if nested else cur.decoded_pixel_sha256
+        return walked if walked is not None else self.decode_current(nested)
+
     def decode_current(self, nested: bool) -> bytes | None:
         """The current file's decoded digest (top level or nested), or None with the reason
         recorded as a problem (pixels_altered when a decoder exists and fails; needs_review
@@ -251,13 +259,9 @@ class _Comparison:
                 self.add(Status.NEEDS_REVIEW, f"{self.change()}; {why}, so equal pixels "
                          "cannot be proven")
             return
-        # the walk's decoded digest where it made one (native pixel data, whatever the
-        # syntax UID says); else decode (encapsulated, or a layout the walk cannot transform)
-        decoded = cur.decoded_pixel_sha256
+        decoded = self.current_decoded(nested=False)
         if decoded is None:
-            decoded = self.decode_current(nested=False)
-            if decoded is None:
-                return
+            return
         if decoded == rec.decoded_pixel_sha256:
             self.notes.append("decoded pixels match the record"
                               if rec.transfer_syntax != cur.transfer_syntax
@@ -298,11 +302,9 @@ class _Comparison:
                 self.add(Status.HEADER_ALTERED, "an icon (pixel data inside an item) differs "
                          "from the record, which holds no decoded digest of it")
             return
-        decoded = cur.nested_decoded_sha256
+        decoded = self.current_decoded(nested=True)
         if decoded is None:
-            decoded = self.decode_current(nested=True)
-            if decoded is None:
-                return
+            return
         if decoded == rec.nested_decoded_sha256:
             self.notes.append("icon re-encoded; its decoded pixels match the record")
         elif _lossy(rec) and not _lossy_coded(cur):
