@@ -151,7 +151,6 @@ class WalkResult:
     kept: dict[int, bytes] = field(default_factory=dict)
     meta_sop_instance_uid: str = ""
     meta_sop_class_uid: str = ""
-    explicit: bool = False
     #: version 2: nested pixel data (icons): stored digest, and canonical decoded digest, or
     #: None when some nested value could not be canonicalised while walking (encapsulated)
     nested_sha256: bytes | None = None
@@ -725,7 +724,6 @@ def walk(f: BinaryIO, name: str, rewritable: frozenset[int],
         r.transfer_syntax = ts
         explicit = ts != IMPLICIT_LE
         little = ts != EXPLICIT_BE
-        r.explicit = explicit
         if explicit and version >= 2:
             w.readable = READABLE_VRS
         if ts == DEFLATED_LE:

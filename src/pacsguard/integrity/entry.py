@@ -37,7 +37,6 @@ FIELDS_V1 = (
 FIELDS_V2 = (*FIELDS_V1, "nested_sha256", "nested_decoded_sha256",
              "photometric_interpretation", "planar_configuration", "lossy_image_compression",
              "vr_deviations")
-FIELDS = FIELDS_V2
 _BYTES_FIELDS = frozenset({"file_sha256", "pixel_sha256", "decoded_pixel_sha256",
                            "header_sha256", "clinical_sha256", "nested_sha256",
                            "nested_decoded_sha256"})

@@ -91,10 +91,6 @@ class Fingerprint:
         """Pixel data stored in an encapsulated (compressed) transfer syntax."""
         return self.has_pixels and self.transfer_syntax not in NATIVE_SYNTAXES
 
-    @property
-    def explicit_vr(self) -> bool:
-        return self.transfer_syntax != "1.2.840.10008.1.2"
-
 
 def _clean(value: bytes) -> bytes:
     return value.rstrip(b" \x00")

@@ -167,8 +167,8 @@ def _decide(profile: HeaderProfile, items: list[Fingerprinted],
             batch_seen[uid] = encoded
             continue
         if earlier is not None:
-            prior, prior_attrs = _fingerprint(earlier), unpack_clinical_attrs(
-                earlier.clinical_attrs)
+            prior = _fingerprint(earlier)
+            prior_attrs = dict(prior.clinical_attrs)
         else:
             assert stored is not None
             prior, prior_attrs = stored.entry.fingerprint, unpack_clinical_attrs(
