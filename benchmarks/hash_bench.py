@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """SHA-256 of every file under a folder, in one process, with read buffers of several sizes
-(issue #10 §6: which read buffer ``integrity.files.sha256_file`` should use).
+(issue #10 §6: which read buffer ``pacsguard.files.sha256_file`` should use).
 
 For each buffer size, ``readinto`` a reused ``bytearray`` of that size and ``hashlib.sha256``
 over the filled part (what ``sha256_file`` does), over every file; the sizes take turns, each

@@ -42,8 +42,9 @@ from pathlib import Path
 
 from _common import src_digest
 
+from pacsguard.dicom.equipment import Equipment
 from pacsguard.integrity.entry import LedgerEntry
-from pacsguard.integrity.fingerprint import Equipment, Fingerprint
+from pacsguard.integrity.fingerprint import Fingerprint
 from pacsguard.integrity.ledger import Ledger, PendingEntry, pack_clinical_attrs
 from pacsguard.integrity.profile import CLINICAL_TAGS, DEFAULT_PROFILE
 from pacsguard.workspace import Workspace

@@ -46,7 +46,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
 from pacsguard.demo.scenario import PATIENTS, _ct_slice
-from pacsguard.integrity.files import default_workers
+from pacsguard.files import default_workers
 from pacsguard.scan import scan_file, scan_paths
 
 DEFAULT_REAL = Path("/work/shared/data/dicom")

@@ -1,9 +1,10 @@
-"""Calendar dates typed by people (decisions, the asset register): YYYY-MM-DD, real days."""
+"""Dates and times: calendar dates typed by people (decisions, the asset register: YYYY-MM-DD,
+real days) and the UTC timestamps pacsguard writes (``2026-12-04T20:30:00Z``)."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -17,3 +18,8 @@ def is_iso_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def utc_now() -> str:
+    """Now, in UTC, to the second, as every table and entry of pacsguard writes it."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -3,13 +3,26 @@
 Every expected failure is a :class:`PacsguardError` whose message says what was wrong, with
 which file, peer or setting, and what to do. The CLI prints the message and exits non-zero;
 it never shows a traceback for these.
+
+Code that must tell failures apart reads ``reason`` (an enum defined here beside the exception
+that carries it), never the message text: messages are for people and may be reworded.
+Every exception pacsguard raises across a module boundary lives in this module; only private
+control-flow exceptions that never leave their module (``scan``'s ``_Stop``, for example) stay
+beside the code that raises and catches them.
 """
 
 from __future__ import annotations
 
+from enum import Enum
+
 
 class PacsguardError(Exception):
-    """Base class: an expected failure with a message meant for the operator."""
+    """Base class: an expected failure with a message meant for the operator, and optionally a
+    machine-readable ``reason`` (a member of an enum in this module)."""
+
+    def __init__(self, message: str = "", *, reason: Enum | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ConfigError(PacsguardError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from pacsguard.integrity.fingerprint import Equipment
+from pacsguard.dicom.equipment import Equipment
 from pacsguard.integrity.record import record
 from pacsguard.inventory.machines import list_machines, unattributed_images, version_history
 from pacsguard.inventory.passive import machine_identity, sync, version_direction

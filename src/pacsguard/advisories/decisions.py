@@ -24,9 +24,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacsguard.dates import is_iso_date
+from pacsguard.dates import is_iso_date, utc_now
 from pacsguard.errors import ConfigError, StoreError
-from pacsguard.integrity.ledger import utc_now
 from pacsguard.store.engine import advisory_lock
 from pacsguard.store.schema import decisions, machines
 

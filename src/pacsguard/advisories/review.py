@@ -16,8 +16,8 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.advisories.match import Match
+from pacsguard.dates import utc_now
 from pacsguard.errors import ConfigError, StoreError
-from pacsguard.integrity.ledger import utc_now
 from pacsguard.store.schema import match_seen, reviews
 
 

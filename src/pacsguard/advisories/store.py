@@ -25,8 +25,8 @@ from pacsguard.advisories.model import Advisory, Product, Remediation
 from pacsguard.advisories.simple import parse_alert_file
 from pacsguard.advisories.vendors import canonical_vendor
 from pacsguard.advisories.versions import parse_range
+from pacsguard.dates import utc_now
 from pacsguard.errors import AdvisoryError, StoreError
-from pacsguard.integrity.ledger import utc_now
 from pacsguard.store.engine import advisory_lock, inserted_id
 from pacsguard.store.schema import advisories, advisory_products
 

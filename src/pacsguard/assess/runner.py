@@ -43,8 +43,8 @@ from pacsguard.assess.model import (
 )
 from pacsguard.assess.net import Pacer
 from pacsguard.assess.write import Written
+from pacsguard.dates import utc_now
 from pacsguard.errors import AssessError
-from pacsguard.integrity.ledger import utc_now
 from pacsguard.workspace import Workspace, resolve_data_dir
 
 Progress = Callable[[str], None]

@@ -27,7 +27,7 @@ from rich.text import Text
 from pacsguard.cli.common import DataDir, console, err_console, friendly, workspace
 from pacsguard.cli.output import Wide, new_table, print_table, relative
 from pacsguard.errors import ConfigError
-from pacsguard.integrity.files import iter_files
+from pacsguard.files import iter_files
 from pacsguard.integrity.status import Finding, Status
 from pacsguard.integrity.verify import VerifyReport, verify
 

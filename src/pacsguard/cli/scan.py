@@ -12,8 +12,8 @@ from rich.markup import escape
 from pacsguard.cli.common import console, err_console, friendly
 from pacsguard.cli.output import check_format, emit, relative
 from pacsguard.errors import PacsguardError
+from pacsguard.files import default_workers
 from pacsguard.findings import Finding, Severity, exit_status
-from pacsguard.integrity.files import default_workers
 from pacsguard.scan import RULES, ScanResult, Skipped, Unreadable, disarm_file, scan_paths
 
 COLUMNS = [("severity", "severity"), ("id", "id"), ("subject", "file"),

@@ -34,6 +34,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from pacsguard.dicom.tags import DOUBLE_FLOAT_PIXEL_DATA, FLOAT_PIXEL_DATA, PIXEL_DATA
+from pacsguard.dicom.uids import (
+    DEFLATED_LE,
+    EXPLICIT_BE,
+    EXPLICIT_LE,
+    JPEG_2000_LOSSLESS,
+    JPEG_BASELINE,
+    JPEG_EXTENDED,
+    JPEG_LOSSLESS_SV1,
+    JPEG_LS_LOSSLESS,
+    RLE_LOSSLESS,
+)
 from pacsguard.errors import DicomReadError
 
 _u16 = struct.Struct("<H").unpack_from
@@ -122,7 +134,7 @@ def native_layout(kept: dict[int, bytes], tag: int) -> Layout | None:
     photometric = kept.get(0x00280004, b"").strip(b" \x00")
     if photometric.endswith((b"_422", b"_420")):
         return None  # subsampled native layouts: no canonical form here
-    is_float = tag != 0x7FE00010
+    is_float = tag != PIXEL_DATA
     if is_float:
         bits_alloc = 32 if tag == 0x7FE00008 else 64
         bits_stored, signed = bits_alloc, False
@@ -299,10 +311,8 @@ class Canonicalizer:
         return (self.canon or pixel).digest()
 
 
-PIXEL_KEYWORDS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData",
-                  0x7FE00009: "DoubleFloatPixelData"}
-DEFLATED = "1.2.840.10008.1.2.1.99"
-BIG_ENDIAN = "1.2.840.10008.1.2.2"
+PIXEL_KEYWORDS = {PIXEL_DATA: "PixelData", FLOAT_PIXEL_DATA: "FloatPixelData",
+                  DOUBLE_FLOAT_PIXEL_DATA: "DoubleFloatPixelData"}
 
 
 def _decoder_failure(exc: BaseException, what: str) -> DicomReadError:
@@ -323,7 +333,7 @@ def _source(source: Path | bytes) -> Any:
 
 def _array_digest(arr: Any, ds: Any, tag: int) -> bytes:
     """The canonical digest of samples pydicom decoded from ``ds`` (a data set or an item)."""
-    if tag != 0x7FE00010:
+    if tag != PIXEL_DATA:
         return canonical_digest(arr, None, None)
     if ds.get("BitsAllocated") == 1:
         return canonical_digest(arr, None, packed=True)
@@ -343,7 +353,7 @@ def decoded_digest_of_file(source: Path | bytes, name: str = "") -> bytes:
     name = name or str(source)
     try:
         ds = dcmread(_source(source), stop_before_pixels=True)
-        if ds.file_meta.get("TransferSyntaxUID") == DEFLATED:
+        if ds.file_meta.get("TransferSyntaxUID") == DEFLATED_LE:
             # deflated data sets must be inflated whole: pixel_array cannot seek in them
             full = dcmread(_source(source))
             arr = pixel_array(full, raw=True)
@@ -351,8 +361,8 @@ def decoded_digest_of_file(source: Path | bytes, name: str = "") -> bytes:
             arr = pixel_array(_source(source), raw=True)
     except BaseException as exc:  # see _decoder_failure: decoder plugins may panic
         raise _decoder_failure(exc, f"{name}: pixel data cannot be decoded") from None
-    tag = next((t for t, kw in PIXEL_KEYWORDS.items() if t != 0x7FE00010 and kw in ds),
-               0x7FE00010)
+    tag = next((t for t, kw in PIXEL_KEYWORDS.items() if t != PIXEL_DATA and kw in ds),
+               PIXEL_DATA)
     return _array_digest(arr, ds, tag)
 
 
@@ -367,17 +377,17 @@ def sniff_syntax(encapsulated: bytes) -> str | None:
     start = 8 + offset_table + 8
     head = encapsulated[start : start + 4096]
     if head[:4] == b"\xff\x4f\xff\x51" or head[4:12] == b"jP  \r\n\x87\n":
-        return "1.2.840.10008.1.2.4.90"
+        return JPEG_2000_LOSSLESS
     if head[:2] == b"\xff\xd8":
-        for marker, uid in ((b"\xff\xf7", "1.2.840.10008.1.2.4.80"),
-                            (b"\xff\xc3", "1.2.840.10008.1.2.4.70"),
-                            (b"\xff\xc0", "1.2.840.10008.1.2.4.50"),
-                            (b"\xff\xc1", "1.2.840.10008.1.2.4.51")):
+        for marker, uid in ((b"\xff\xf7", JPEG_LS_LOSSLESS),
+                            (b"\xff\xc3", JPEG_LOSSLESS_SV1),
+                            (b"\xff\xc0", JPEG_BASELINE),
+                            (b"\xff\xc1", JPEG_EXTENDED)):
             if marker in head:
                 return uid
         return None
     if len(head) >= 64 and 1 <= int.from_bytes(head[:4], "little") <= 15:
-        return "1.2.840.10008.1.2.5"  # PS3.5 Annex G: an RLE header (segment count, offsets)
+        return RLE_LOSSLESS  # PS3.5 Annex G: an RLE header (segment count, offsets)
     return None
 
 
@@ -399,7 +409,7 @@ def decoded_nested_digest(source: Path | bytes, skip: frozenset[int], name: str 
     try:
         ds = dcmread(_source(source), stop_before_pixels=True)
         ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
-        native = BIG_ENDIAN if ts == BIG_ENDIAN else "1.2.840.10008.1.2.1"
+        native = EXPLICIT_BE if ts == EXPLICIT_BE else EXPLICIT_LE
 
         def visit(d: Any, top: bool) -> None:
             for el in d:

@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pacsguard.dicom.status import AbortReason
 from pacsguard.dicom.uids import transfer_syntax_name
 from pacsguard.errors import PacsguardError
 
@@ -330,9 +331,10 @@ class Connection:
 class ProtocolError(AssociationError):
     """The peer broke PS3.8; answered with A-ABORT (source service-provider, ``reason``)."""
 
+    reason: AbortReason
+
     def __init__(self, reason: int, why: str) -> None:
-        super().__init__(why)
-        self.reason = reason
+        super().__init__(why, reason=AbortReason(reason))
 
 
 class TooLarge(ProtocolError):

@@ -34,6 +34,36 @@ from typing import BinaryIO
 from pacsguard.dicom._dictionary import DICTIONARY_VR, SQ_TAGS, STRING_TAGS
 from pacsguard.dicom.pixels import Canonicalizer, native_layout
 from pacsguard.dicom.stream import CHUNK, HashingStream, TruncatedError
+from pacsguard.dicom.tags import (
+    DEVICE_SERIAL_NUMBER,
+    INSTITUTION_NAME,
+    ITEM,
+    ITEM_DELIM,
+    LAYOUT_TAGS,
+    LOSSY_IMAGE_COMPRESSION,
+    MANUFACTURER,
+    MODALITY,
+    MODEL_NAME,
+    PHOTOMETRIC_INTERPRETATION,
+    PIXEL_DATA,
+    PIXEL_TAGS,
+    PLANAR_CONFIGURATION,
+    SEQ_DELIM,
+    SERIES_INSTANCE_UID,
+    SOFTWARE_VERSIONS,
+    SOP_CLASS_UID,
+    SOP_INSTANCE_UID,
+    STATION_NAME,
+    STUDY_INSTANCE_UID,
+    TRANSFER_SYNTAX_UID,
+    UNDEFINED_LENGTH,
+)
+from pacsguard.dicom.uids import (
+    DEFLATED_LE,
+    EXPLICIT_BE,
+    EXPLICIT_LE,
+    IMPLICIT_LE,
+)
 from pacsguard.errors import DicomReadError
 
 # PS3.5 §7.1.2: VRs whose explicit encoding has 2 reserved bytes and a 32-bit length.
@@ -79,36 +109,19 @@ SWAP_WIDTH = {b"US": 2, b"SS": 2, b"OW": 2, b"AT": 2, b"UL": 4, b"SL": 4, b"FL":
 # VRs; public tags only, so explicit and implicit encodings strip alike) come from a frozen
 # dictionary snapshot: see scripts/gen_dictionary.py.
 
-ITEM = 0xFFFEE000
-ITEM_DELIM = 0xFFFEE00D
-SEQ_DELIM = 0xFFFEE0DD
-UNDEFINED = 0xFFFFFFFF
-PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # Pixel, Float, Double Float
 MAX_DEPTH = 32  # deeper nesting than any real IOD needs; deeper is treated as hostile
 
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-DEFLATED_LE = "1.2.840.10008.1.2.1.99"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-NATIVE_SYNTAXES = frozenset({IMPLICIT_LE, EXPLICIT_LE, DEFLATED_LE, EXPLICIT_BE})
 
 # Values kept for later use (identity, equipment, pixel geometry); all top level.
 KEEP_TAGS = frozenset({
-    0x00080016, 0x00080018, 0x0020000D, 0x0020000E, 0x00080060,  # identity, modality
-    0x00080070, 0x00081090, 0x00181020, 0x00181000, 0x00081010, 0x00080080,  # equipment
-    0x00280002, 0x00280004, 0x00280006, 0x00280008, 0x00280010, 0x00280011,  # pixel geometry
-    0x00280100, 0x00280101, 0x00280103, 0x00282110,  # ..., Lossy Image Compression
+    SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID, MODALITY,
+    MANUFACTURER, MODEL_NAME, SOFTWARE_VERSIONS, DEVICE_SERIAL_NUMBER, STATION_NAME,
+    INSTITUTION_NAME, *LAYOUT_TAGS, LOSSY_IMAGE_COMPRESSION,
 })
 # Top-level attributes that version 2 leaves out of the header digest because a lossless codec
 # may rewrite them; integrity.status compares them by rule instead (docs/fingerprint.md).
-PHOTOMETRIC_INTERPRETATION = 0x00280004
-PLANAR_CONFIGURATION = 0x00280006
-LOSSY_IMAGE_COMPRESSION = 0x00282110
 CODEC_TAGS = frozenset({PHOTOMETRIC_INTERPRETATION, PLANAR_CONFIGURATION,
                         LOSSY_IMAGE_COMPRESSION})
-# Image pixel module attributes read inside items, for nested pixel data such as icons.
-LAYOUT_TAGS = frozenset({0x00280002, 0x00280004, 0x00280006, 0x00280008, 0x00280010,
-                         0x00280011, 0x00280100, 0x00280101, 0x00280103})
 NESTED_CAP = 16 << 20  # nested pixel values larger than this get no decoded digest at walk time
 FINGERPRINT_VERSION = 2
 
@@ -182,7 +195,7 @@ class _Walker:
         self.parts: list[bytes] = []
         self.pixel: hashlib._Hash | None = None
         self.result = WalkResult()
-        self.pixel_tag = 0x7FE00010
+        self.pixel_tag = PIXEL_DATA
 
     def fail(self, what: str) -> DicomReadError:
         return DicomReadError(f"{self.name}: {what} (at byte {self.s.offset})")
@@ -389,7 +402,7 @@ class _Walker:
                 if ok is not None and vr not in ok:
                     self.deviation(tag, vr)
             excluded = (tag & 0xFFFF) == 0 or (top and (tag >> 16 == 2 or tag in rewritable))
-            if vr == b"SQ" or (length == UNDEFINED and vr in (b"", b"UN")
+            if vr == b"SQ" or (length == UNDEFINED_LENGTH and vr in (b"", b"UN")
                                and tag not in PIXEL_TAGS) or (not explicit and tag in SQ_TAGS) or (
                 vr in (b"", b"UN") and length >= 8 and tag not in SQ_TAGS
                 and self.looks_like_items(length)
@@ -401,7 +414,7 @@ class _Walker:
                 else:
                     self.sequence(tag, length, explicit, little, depth, excluded)
                 continue
-            if length == UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 if tag in PIXEL_TAGS:
                     # encapsulated pixel data below the top level, e.g. in an Icon Image
                     # Sequence (PS3.3 C.7.6.1.1.6): header content, fragments in order
@@ -475,7 +488,7 @@ class _Walker:
         marker = _pack_tag(b"P", tag)
         self.parts.append(marker)
         if self.hidden:  # inside a left-out sequence (e.g. Original Attributes): not compared
-            if length == UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 self.fragments(None, skip_first=False)
             else:
                 self.s.stream(length)
@@ -487,7 +500,7 @@ class _Walker:
             stored.update(b"BE:" + vr)  # the VR decides how the bytes read, as at the top
         decoded: bytes | None = None
         s = self.s
-        if length == UNDEFINED:
+        if length == UNDEFINED_LENGTH:
             self.fragments(stored, skip_first=True)
         else:
             lay = native_layout(layout, tag)
@@ -525,7 +538,7 @@ class _Walker:
         if (g, e) != (0xFFFE, 0xE000):
             return False
         item_len = _u32(s.buf, s.pos + 4)[0]
-        if not (item_len == UNDEFINED or item_len + 8 <= length):
+        if not (item_len == UNDEFINED_LENGTH or item_len + 8 <= length):
             return False
         return self.version < 2 or self._items_hold_data_sets(length)
 
@@ -542,7 +555,7 @@ class _Walker:
         while at + 8 <= end:
             g, e = _tag_le(buf, at)
             size = _u32(buf, at + 4)[0]
-            if (g, e) != (0xFFFE, 0xE000) or size == UNDEFINED:
+            if (g, e) != (0xFFFE, 0xE000) or size == UNDEFINED_LENGTH:
                 return (g, e) == (0xFFFE, 0xE000)  # an undefined-length item: a data set
             if size == 0:
                 at += 8
@@ -552,7 +565,7 @@ class _Walker:
             first_group = _u16(buf, at + 8)[0]
             first_len = _u32(buf, at + 12)[0]
             return bool(0x0008 <= first_group < 0xFFFE
-                        and (first_len == UNDEFINED or first_len + 8 <= size))
+                        and (first_len == UNDEFINED_LENGTH or first_len + 8 <= size))
         return True  # only empty items: an empty sequence
 
     def sequence(self, tag: int, length: int, explicit: bool, little: bool, depth: int,
@@ -566,7 +579,7 @@ class _Walker:
             self.hidden += 1
         append = self.parts.append
         append(_pack_tag(b"S", tag))
-        end = None if length == UNDEFINED else s.offset + length
+        end = None if length == UNDEFINED_LENGTH else s.offset + length
         path = self.path
         seq_name = f"{tag:08X}"
         items = 0
@@ -584,7 +597,7 @@ class _Walker:
                     f"({item_tag >> 16:04X},{item_tag & 0xFFFF:04X}) where an item was expected"
                 )
             append(b"I")
-            item_end = None if item_len == UNDEFINED else s.offset + item_len
+            item_end = None if item_len == UNDEFINED_LENGTH else s.offset + item_len
             if item_end is not None and end is not None and item_end > end:
                 raise self.fail("an item claims more bytes than its sequence holds")
             path.append(f"{seq_name}[{items}]")
@@ -610,7 +623,7 @@ class _Walker:
             item_tag, _, item_len = self.element_header(False, True)
             if item_tag == SEQ_DELIM:
                 return count
-            if item_tag != ITEM or item_len == UNDEFINED:
+            if item_tag != ITEM or item_len == UNDEFINED_LENGTH:
                 raise self.fail("encapsulated pixel data holds something other than items")
             if first or into is None:
                 s.stream(item_len)
@@ -630,7 +643,7 @@ class _Walker:
         pixel = self.pixel if self.pixel is not None else hashlib.sha256()
         self.pixel = pixel
         self.pixel_tag = tag
-        if length == UNDEFINED:
+        if length == UNDEFINED_LENGTH:
             self.result.encapsulated = True
             self.result.fragments += self.fragments(pixel, skip_first=True)
             return
@@ -673,7 +686,7 @@ def _meta(w: _Walker) -> dict[int, bytes]:
         if len(nxt) < 2 or nxt != b"\x02\x00":
             return values
         tag, _vr, length = w.element_header(True, True)
-        if length == UNDEFINED or length > (1 << 16):
+        if length == UNDEFINED_LENGTH or length > (1 << 16):
             raise w.fail(f"File Meta element ({tag >> 16:04X},{tag & 0xFFFF:04X}) has "
                          f"an absurd length {length}")
         values[tag] = s.read(length)
@@ -708,7 +721,7 @@ def walk(f: BinaryIO, name: str, rewritable: frozenset[int],
         if len(head) == 132 and head[128:132] == b"DICM":
             s.read(132)
             meta = _meta(w)
-            ts = meta.get(0x00020010, b"").rstrip(b" \x00").decode("ascii", "replace")
+            ts = meta.get(TRANSFER_SYNTAX_UID, b"").rstrip(b" \x00").decode("ascii", "replace")
             r.meta_sop_class_uid = _text(meta.get(0x00020002, b""))
             r.meta_sop_instance_uid = _text(meta.get(0x00020003, b""))
             if not ts:

@@ -34,10 +34,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pacsguard.dates import utc_now
 from pacsguard.dicom import ul
 from pacsguard.gateway.config import Destination
 from pacsguard.gateway.server import AuditLog, Spool, fsync_dir
-from pacsguard.integrity.ledger import utc_now
 
 # files per association: at most 120 distinct presentation contexts are proposed, and a new
 # association with Orthanc cost ~25 ms (measured), a quarter of a millisecond per file at 100

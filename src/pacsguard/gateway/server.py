@@ -45,12 +45,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pacsguard.dates import utc_now
 from pacsguard.dicom import ul
 from pacsguard.errors import DicomReadError, PacsguardError
+from pacsguard.files import write_fully
 from pacsguard.findings import Severity
 from pacsguard.gateway.config import GatewayConfig
 from pacsguard.integrity.entry import LedgerEntry
-from pacsguard.integrity.files import write_fully
 from pacsguard.integrity.fingerprint import complete_decoded, fingerprint_bytes, fingerprint_file
 from pacsguard.integrity.ledger import (
     Ledger,
@@ -58,7 +59,6 @@ from pacsguard.integrity.ledger import (
     StoredEntry,
     pack_clinical_attrs,
     unpack_clinical_attrs,
-    utc_now,
 )
 from pacsguard.integrity.profile import HeaderProfile
 from pacsguard.integrity.status import Status, compare

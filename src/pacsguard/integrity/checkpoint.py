@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from pacsguard.errors import CheckpointError, ConfigError
-from pacsguard.integrity.files import write_fully
+from pacsguard.files import write_fully
 
 # c2sp.org/signed-note "Format": signature lines start with em dash (U+2014) and a space.
 SIGNATURE_PREFIX = "\u2014 "

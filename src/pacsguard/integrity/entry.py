@@ -22,8 +22,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import LedgerError
-from pacsguard.integrity.fingerprint import Equipment, Fingerprint
+from pacsguard.integrity.fingerprint import Fingerprint
 
 MAGIC_V1 = b"pacsguard-entry/1\n"
 MAGIC = b"pacsguard-entry/2\n"

@@ -16,34 +16,21 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacsguard.dicom.walker import (
-    FINGERPRINT_VERSION,
+from pacsguard.dicom import tags
+from pacsguard.dicom.equipment import Equipment
+from pacsguard.dicom.tags import (
     LOSSY_IMAGE_COMPRESSION,
-    NATIVE_SYNTAXES,
     PHOTOMETRIC_INTERPRETATION,
     PLANAR_CONFIGURATION,
-    WalkResult,
-    walk,
 )
+from pacsguard.dicom.uids import NATIVE_SYNTAXES
+from pacsguard.dicom.walker import FINGERPRINT_VERSION, WalkResult, walk
 from pacsguard.errors import DicomReadError
 from pacsguard.integrity.profile import CLINICAL_TAGS, DEFAULT_PROFILE, HeaderProfile
 
 _CLINICAL = frozenset(CLINICAL_TAGS)
 _pack_tag = struct.Struct(">I").pack
 _pack_len = struct.Struct(">I").pack
-
-
-@dataclass(frozen=True)
-class Equipment:
-    """The facts an image tells about the machine that made it (PS3.3 C.7.5.1)."""
-
-    manufacturer: str = ""
-    model: str = ""
-    software_versions: tuple[str, ...] = ()
-    serial_number: str = ""
-    station_name: str = ""
-    institution: str = ""
-    modality: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,16 +141,16 @@ def _keyed(key: bytes) -> hashlib.blake2b:
 def from_walk(r: WalkResult, name: str, profile: HeaderProfile,
               attr_key: bytes | None) -> Fingerprint:
     kept = r.kept
-    sop_instance = _text(kept.get(0x00080018)) or r.meta_sop_instance_uid
+    sop_instance = _text(kept.get(tags.SOP_INSTANCE_UID)) or r.meta_sop_instance_uid
     if not sop_instance:
         raise DicomReadError(f"{name}: no SOP Instance UID (0008,0018); not a storable instance")
-    versions = tuple(v for v in _text(kept.get(0x00181020)).split("\\") if v.strip())
+    versions = tuple(v for v in _text(kept.get(tags.SOFTWARE_VERSIONS)).split("\\") if v.strip())
     planar = kept.get(PLANAR_CONFIGURATION, b"")
     return Fingerprint(
-        sop_class_uid=_text(kept.get(0x00080016)) or r.meta_sop_class_uid,
+        sop_class_uid=_text(kept.get(tags.SOP_CLASS_UID)) or r.meta_sop_class_uid,
         sop_instance_uid=sop_instance,
-        study_instance_uid=_text(kept.get(0x0020000D)),
-        series_instance_uid=_text(kept.get(0x0020000E)),
+        study_instance_uid=_text(kept.get(tags.STUDY_INSTANCE_UID)),
+        series_instance_uid=_text(kept.get(tags.SERIES_INSTANCE_UID)),
         transfer_syntax=r.transfer_syntax,
         file_size=r.file_size,
         file_sha256=r.file_sha256,
@@ -173,13 +160,13 @@ def from_walk(r: WalkResult, name: str, profile: HeaderProfile,
         clinical_sha256=clinical_digest(r.clinical),
         header_profile=profile.id,
         equipment=Equipment(
-            manufacturer=_text(kept.get(0x00080070)).strip(),
-            model=_text(kept.get(0x00081090)).strip(),
+            manufacturer=_text(kept.get(tags.MANUFACTURER)).strip(),
+            model=_text(kept.get(tags.MODEL_NAME)).strip(),
             software_versions=tuple(v.strip() for v in versions),
-            serial_number=_text(kept.get(0x00181000)).strip(),
-            station_name=_text(kept.get(0x00081010)).strip(),
-            institution=_text(kept.get(0x00080080)).strip(),
-            modality=_text(kept.get(0x00080060)).strip(),
+            serial_number=_text(kept.get(tags.DEVICE_SERIAL_NUMBER)).strip(),
+            station_name=_text(kept.get(tags.STATION_NAME)).strip(),
+            institution=_text(kept.get(tags.INSTITUTION_NAME)).strip(),
+            modality=_text(kept.get(tags.MODALITY)).strip(),
         ),
         clinical_attrs=clinical_attr_digests(r.clinical, attr_key) if attr_key else (),
         nested_sha256=r.nested_sha256,

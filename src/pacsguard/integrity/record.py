@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from pacsguard.dates import utc_now
 from pacsguard.errors import DicomReadError, LedgerError
+from pacsguard.files import default_workers, iter_file_paths, parallel_map
 from pacsguard.integrity.entry import LedgerEntry
-from pacsguard.integrity.files import default_workers, iter_file_paths, parallel_map
 from pacsguard.integrity.fingerprint import Fingerprint, complete_decoded, fingerprint_file
 from pacsguard.integrity.ledger import (
     EncodedEntry,
@@ -28,7 +29,6 @@ from pacsguard.integrity.ledger import (
     StoredEntry,
     pack_clinical_attrs,
     unpack_clinical_attrs,
-    utc_now,
 )
 from pacsguard.integrity.profile import HeaderProfile
 from pacsguard.integrity.status import Status, compare

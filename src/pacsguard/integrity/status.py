@@ -22,9 +22,14 @@ from enum import StrEnum
 from pathlib import Path
 
 from pacsguard.dicom._dictionary import DICTIONARY_VR
-from pacsguard.dicom.uids import transfer_syntax_name
-from pacsguard.dicom.walker import EXPLICIT_BE as BIG_ENDIAN
-from pacsguard.dicom.walker import NATIVE_SYNTAXES
+from pacsguard.dicom.uids import EXPLICIT_BE as BIG_ENDIAN
+from pacsguard.dicom.uids import (
+    J2K_SYNTAXES,
+    LOSSY_SYNTAXES,
+    MAYBE_LOSSY,
+    NATIVE_SYNTAXES,
+    transfer_syntax_name,
+)
 from pacsguard.errors import DicomReadError
 from pacsguard.integrity.fingerprint import Fingerprint, legacy_header_digest
 from pacsguard.integrity.profile import CLINICAL_TAGS, DEFAULT_PROFILE, HeaderProfile
@@ -78,31 +83,12 @@ def _keyword(tag: int) -> str:
     return str(keyword_for_tag(tag) or "")
 
 
-#: PS3.5 Annex A / PS3.6 Table A-1: transfer syntaxes whose pixel data is always lossy.
-LOSSY_SYNTAXES = frozenset({
-    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51",  # JPEG baseline, extended
-    "1.2.840.10008.1.2.4.52", "1.2.840.10008.1.2.4.53", "1.2.840.10008.1.2.4.54",
-    "1.2.840.10008.1.2.4.55", "1.2.840.10008.1.2.4.56", "1.2.840.10008.1.2.4.59",
-    "1.2.840.10008.1.2.4.60", "1.2.840.10008.1.2.4.61", "1.2.840.10008.1.2.4.62",
-    "1.2.840.10008.1.2.4.63", "1.2.840.10008.1.2.4.64",  # retired JPEG lossy processes
-    "1.2.840.10008.1.2.4.81",  # JPEG-LS near-lossless
-    "1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.101", "1.2.840.10008.1.2.4.102",
-    "1.2.840.10008.1.2.4.103", "1.2.840.10008.1.2.4.104", "1.2.840.10008.1.2.4.105",
-    "1.2.840.10008.1.2.4.106", "1.2.840.10008.1.2.4.107", "1.2.840.10008.1.2.4.108",  # video
-    "1.2.840.10008.1.2.4.112",  # JPEG XL (lossy)
-})
-
-
 def ts_name(uid: str) -> str:
     """A transfer syntax's name for a finding ("JPEG-LS Lossless Image Compression"), its UID
     when pydicom does not know it."""
     return transfer_syntax_name(uid, with_uid=False)
 
 
-J2K_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
-                          "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93",
-                          "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
-                          "1.2.840.10008.1.2.4.203"})
 _J2K_COLOUR = frozenset({"RGB", "YBR_RCT", "YBR_ICT"})
 _JPEG_DECODED = {"YBR_FULL_422": frozenset({"YBR_FULL", "RGB"}), "YBR_FULL": frozenset({"RGB"})}
 
@@ -122,11 +108,6 @@ def photometric_change_allowed(recorded: Fingerprint, current: Fingerprint) -> b
         return False
     # decoded from JPEG (then stored native, or re-encoded losslessly)
     return recorded.transfer_syntax in LOSSY_SYNTAXES and now in _JPEG_DECODED.get(was, ())
-
-
-#: syntaxes that may be lossy or lossless: Lossy Image Compression (0028,2110) says which
-MAYBE_LOSSY = frozenset({"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.93",
-                         "1.2.840.10008.1.2.4.203"})
 
 
 def _lossy(fp: Fingerprint) -> bool:

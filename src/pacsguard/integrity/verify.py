@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pacsguard.errors import DicomReadError, PacsguardError
-from pacsguard.integrity.entry import LedgerEntry
-from pacsguard.integrity.files import (
+from pacsguard.files import (
     default_workers,
     iter_file_paths,
     parallel_map,
     sha256_file,
 )
+from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.fingerprint import Fingerprint, fingerprint_file
 from pacsguard.integrity.ledger import (
     IntegrityReport,

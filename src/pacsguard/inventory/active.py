@@ -35,9 +35,9 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.advisories.vendors import canonical_vendor
+from pacsguard.dates import utc_now
+from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import ConfigError, StoreError
-from pacsguard.integrity.fingerprint import Equipment
-from pacsguard.integrity.ledger import utc_now
 from pacsguard.inventory.passive import machine_identity, machine_key
 from pacsguard.store.engine import inserted_id
 from pacsguard.store.schema import discoveries, machines

@@ -31,9 +31,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.advisories.vendors import canonical_vendor, vendor_key
 from pacsguard.advisories.versions import compare_versions, version_candidates
+from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import LedgerError, StoreError
 from pacsguard.integrity.entry import LedgerEntry
-from pacsguard.integrity.fingerprint import Equipment
 from pacsguard.store.engine import advisory_lock, inserted_id
 from pacsguard.store.schema import (
     entries,

@@ -27,10 +27,9 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.advisories.vendors import canonical_vendor
-from pacsguard.dates import is_iso_date
+from pacsguard.dates import is_iso_date, utc_now
+from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import ConfigError, StoreError
-from pacsguard.integrity.fingerprint import Equipment
-from pacsguard.integrity.ledger import utc_now
 from pacsguard.inventory.machines import list_machines
 from pacsguard.inventory.passive import machine_identity, machine_key
 from pacsguard.store.engine import inserted_id

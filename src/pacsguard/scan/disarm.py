@@ -29,8 +29,8 @@ from typing import Any
 
 from pacsguard import __version__
 from pacsguard.errors import ConfigError, DicomReadError
+from pacsguard.files import write_fully
 from pacsguard.findings import Finding, Severity
-from pacsguard.integrity.files import write_fully
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult
 from pacsguard.scan.scanner import MANIFEST, PREAMBLE, scan_bytes
 

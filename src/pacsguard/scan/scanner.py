@@ -35,8 +35,8 @@ from typing import Any
 
 from pacsguard.dicom._dictionary import SQ_TAGS, STRING_TAGS
 from pacsguard.errors import ConfigError, DicomReadError
+from pacsguard.files import iter_file_paths, parallel_map
 from pacsguard.findings import Finding, Severity
-from pacsguard.integrity.files import iter_file_paths, parallel_map
 from pacsguard.scan import documents
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult, clean_result
 from pacsguard.scan.rules import finding
