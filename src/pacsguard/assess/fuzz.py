@@ -49,50 +49,38 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pacsguard.assess.catalog import finding
 from pacsguard.assess.model import MAX_FUZZ_CASES, Fact, Options, Section, ae_title
 from pacsguard.assess.net import (
-    A_ABORT,
-    A_ASSOCIATE_AC,
-    A_ASSOCIATE_RJ,
-    A_ASSOCIATE_RQ,
-    A_RELEASE_RP,
-    A_RELEASE_RQ,
-    EXPLICIT_LE,
-    IMPLICIT_LE,
-    P_DATA_TF,
-    VERIFICATION,
     Channel,
     Liveness,
+    LivenessState,
     Pacer,
-    PduError,
-    Proposal,
+    Reply,
     associate_rq,
-    command_set,
     echo,
-    echo_rq,
     open_socket,
-    pdu,
-    pdv,
     random_aet,
     read_answer,
     read_pdu,
-    ui,
-    us,
 )
 from pacsguard.assess.policy import Access
 from pacsguard.assess.testdata import (
-    SECONDARY_CAPTURE,
     derived_uid,
     encode,
     labelled_instance,
     labelled_patient_id,
 )
 from pacsguard.assess.write import Written
-from pacsguard.errors import AssessError
+from pacsguard.dicom.pdu import Proposal, echo_rq, frame, pdv, store_rq
+from pacsguard.dicom.status import Pdu
+from pacsguard.dicom.tags import ITEM, ITEM_DELIM, SEQ_DELIM, UNDEFINED_LENGTH
+from pacsguard.dicom.uids import EXPLICIT_LE, IMPLICIT_LE, SECONDARY_CAPTURE, VERIFICATION
+from pacsguard.errors import AssessError, AssociationError, Ending
 from pacsguard.findings import Finding, Severity
 
 FORMAT = "pacsguard-fuzz-reproducer/1"
@@ -100,15 +88,17 @@ FAMILY = "fuzz"
 TITLE = "Resilience (fuzz campaign)"
 CASE_WAIT = 0.25  # seconds to watch the node's reaction to a case before closing
 MAX_REPRODUCERS = 5
-_PDU_NAMES = {A_ASSOCIATE_RQ: "A-ASSOCIATE-RQ", A_ASSOCIATE_AC: "A-ASSOCIATE-AC",
-              A_ASSOCIATE_RJ: "A-ASSOCIATE-RJ", P_DATA_TF: "P-DATA-TF",
-              A_RELEASE_RQ: "A-RELEASE-RQ", A_RELEASE_RP: "A-RELEASE-RP", A_ABORT: "A-ABORT"}
 _LONG_VRS = (b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
              b"UT", b"UV")
-_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
 _PDU_PROPOSALS = (Proposal(VERIFICATION, (IMPLICIT_LE,)),
                   Proposal(SECONDARY_CAPTURE, (EXPLICIT_LE, IMPLICIT_LE)))
+
+
+class Failure(StrEnum):
+    """What a case did to the node (see :func:`failure`)."""
+
+    CRASH = "crash"  # nothing listens any more
+    HANG = "hang"  # it stopped answering, or answered wrongly, for a while
 
 
 @dataclass(frozen=True)
@@ -134,6 +124,8 @@ class Case:
 
 
 # -- building blocks ---------------------------------------------------------------------------
+# Malformed on purpose: items and lengths are written by hand here (PS3.8 §9.3.2 layout), so that
+# a case can give them values the upper layer (pacsguard.dicom.pdu) never would.
 def _items(body: bytes, start: int) -> list[tuple[int, int, int]]:
     """(type, start, end) of the items in ``body`` from ``start`` (PS3.8 §9.3.2.1 layout:
     type 1, reserved 1, length 2)."""
@@ -170,11 +162,11 @@ class _Baseline:
 
     def build(self, *, fixed: bytes | None = None, app: bytes | None = None,
               pcs: list[bytes] | None = None, user: bytes | None = None, extra: bytes = b"",
-              kind: int = A_ASSOCIATE_RQ) -> bytes:
+              kind: int = Pdu.A_ASSOCIATE_RQ) -> bytes:
         body = ((self.fixed if fixed is None else fixed) + (self.app if app is None else app)
                 + b"".join(self.pcs if pcs is None else pcs)
                 + (self.user if user is None else user) + extra)
-        return pdu(kind, body)
+        return frame(kind, body)
 
     def user_with(self, sub: int, value: bytes | None) -> bytes:
         """The user information item with sub-item ``sub`` replaced (None: removed)."""
@@ -251,10 +243,11 @@ def _pdu_cases(base: _Baseline) -> list[tuple[str, str, tuple[Step, ...]]]:
         ("unknown-item", base.build(extra=_item(0x99, b"\x00" * 16)), "unknown item type 0x99"),
         ("items-oversized", base.build(extra=_item(0x99, bytes(0xFFFF)) * 4),
          "256 KiB of unknown items"),
-        ("pdata-first", pdv(1, echo_rq(), command=True), "P-DATA-TF (C-ECHO) before any "
-         "association"),
-        ("release-first", pdu(A_RELEASE_RQ, bytes(4)), "A-RELEASE-RQ before any association"),
-        ("ac-as-request", bytes([A_ASSOCIATE_AC]) + rq[1:], "an A-ASSOCIATE-AC sent to the "
+        ("pdata-first", pdv(1, echo_rq(1, VERIFICATION), command=True), "P-DATA-TF (C-ECHO) "
+         "before any association"),
+        ("release-first", frame(Pdu.A_RELEASE_RQ, bytes(4)),
+         "A-RELEASE-RQ before any association"),
+        ("ac-as-request", bytes([Pdu.A_ASSOCIATE_AC]) + rq[1:], "an A-ASSOCIATE-AC sent to the "
          "acceptor"),
         ("zero-pdu", bytes(6), "six zero bytes"),
     ]
@@ -262,6 +255,7 @@ def _pdu_cases(base: _Baseline) -> list[tuple[str, str, tuple[Step, ...]]]:
 
 
 # -- data sets ---------------------------------------------------------------------------------
+# Malformed on purpose: elements are written by hand (PS3.5 §7.1), with any VR and length.
 def _ex(tag: int, vr: bytes, value: bytes, length: int | None = None) -> bytes:
     """One Explicit VR Little Endian element (PS3.5 §7.1.2), length as given."""
     n = len(value) if length is None else length
@@ -281,10 +275,10 @@ def _delimiter(tag: int) -> bytes:
 
 def _nested(depth: int, terminated: bool) -> bytes:
     """Content Sequence (0040,A730) nested ``depth`` deep, undefined lengths."""
-    opening = (_ex(0x0040A730, b"SQ", b"", _UNDEFINED)
-               + struct.pack("<HHL", 0xFFFE, 0xE000, _UNDEFINED)) * depth
+    opening = (_ex(0x0040A730, b"SQ", b"", UNDEFINED_LENGTH)
+               + struct.pack("<HHL", ITEM >> 16, ITEM & 0xFFFF, UNDEFINED_LENGTH)) * depth
     inner = _ex(0x0040A040, b"CS", b"TEXT")
-    closing = (_delimiter(_ITEM_END) + _delimiter(_SEQ_END)) * depth if terminated else b""
+    closing = (_delimiter(ITEM_DELIM) + _delimiter(SEQ_DELIM)) * depth if terminated else b""
     return opening + inner + closing
 
 
@@ -308,17 +302,15 @@ class _DataBaseline:
         rq = associate_rq(self.called, self.calling,
                           [Proposal(SECONDARY_CAPTURE, (IMPLICIT_LE if implicit
                                                         else EXPLICIT_LE,))])
-        cmd = command if command is not None else store_rq(sop)
+        cmd = command if command is not None else _store_rq(sop)
         pdus = raw if raw is not None else [pdv(1, cmd, command=True),
                                            pdv(1, data, command=False)]
         return (Step(rq), Step(await_ac=True), *(Step(p) for p in pdus))
 
 
-def store_rq(sop: str, message_id: int = 1) -> bytes:
-    """C-STORE-RQ command set, PS3.7 §9.3.1.1."""
-    return command_set([(0x0002, ui(SECONDARY_CAPTURE)), (0x0100, us(0x0001)),
-                        (0x0110, us(message_id)), (0x0700, us(0)), (0x0800, us(0x0000)),
-                        (0x1000, ui(sop))])
+def _store_rq(sop: str) -> bytes:
+    """The C-STORE-RQ of the test instance ``sop`` (PS3.7 §9.3.1.1), message ID 1."""
+    return store_rq(1, SECONDARY_CAPTURE, sop)
 
 
 def _dataset_cases(db: _DataBaseline, first: int
@@ -359,22 +351,22 @@ def _dataset_cases(db: _DataBaseline, first: int
     add("ds-nesting-unterminated", "sequence nested 256 deep, never delimited",
         around(0x0040A730, 0x0040A731, _nested(256, False)))
     add("ds-undefined-length-text", "Study ID with undefined length (Implicit VR)",
-        around(0x00200010, 0x00200011, _im(0x00200010, b"PGTEST", _UNDEFINED), implicit=True))
+        around(0x00200010, 0x00200011, _im(0x00200010, b"PGTEST", UNDEFINED_LENGTH), implicit=True))
 
-    def bad_group_length(ds: Any, sop: str) -> tuple[Step, ...]:
-        cmd = store_rq(sop)
+    def bad_group_length(ds: Any, sop: str) -> tuple[Step, ...]:  # malformed on purpose
+        cmd = _store_rq(sop)
         return db.steps(sop, encode(ds), command=cmd[:8] + struct.pack("<L", 0xFFFF) + cmd[12:])
     add("cmd-group-length", "C-STORE-RQ whose command group length is 65,535", bad_group_length)
 
-    def pdv_overrun(ds: Any, sop: str) -> tuple[Step, ...]:
-        cmd = store_rq(sop)
-        bad = pdu(P_DATA_TF, struct.pack(">LBB", 0x00FFFFFF, 1, 0x03) + cmd)
+    def pdv_overrun(ds: Any, sop: str) -> tuple[Step, ...]:  # malformed on purpose
+        cmd = _store_rq(sop)
+        bad = frame(Pdu.P_DATA_TF, struct.pack(">LBB", 0x00FFFFFF, 1, 0x03) + cmd)
         return db.steps(sop, b"", raw=[bad])
     add("pdv-overrun", "PDV item length 16 MiB inside a short P-DATA-TF", pdv_overrun)
 
     def data_first(ds: Any, sop: str) -> tuple[Step, ...]:
         return db.steps(sop, b"", raw=[pdv(1, encode(ds), command=False),
-                                      pdv(1, store_rq(sop), command=True)])
+                                      pdv(1, _store_rq(sop), command=True)])
     add("data-before-command", "the data set sent before its C-STORE-RQ", data_first)
     return out
 
@@ -466,7 +458,7 @@ def send_case(channel: Channel, case: Case, timeout: float, wait: float = CASE_W
         for step in case.steps:
             if step.await_ac:
                 answer = read_answer(sock, [], timeout)
-                if answer.outcome != "accepted" or not any(
+                if answer.outcome != Reply.ACCEPTED or not any(
                         c.id == 1 and c.result == 0 for c in answer.contexts):
                     return f"not accepted ({answer.describe()})"
                 continue
@@ -478,11 +470,11 @@ def send_case(channel: Channel, case: Case, timeout: float, wait: float = CASE_W
             kind, _ = read_pdu(sock, wait, limit=1 << 24)
         except TimeoutError:
             return "silent"
-        except PduError as exc:
-            return "closed" if "closed" in str(exc) else "garbage"
+        except AssociationError as exc:
+            return "closed" if exc.reason is Ending.CLOSED else "garbage"
         except (OSError, ssl.SSLError):
             return "closed"
-        return _PDU_NAMES.get(kind, f"PDU 0x{kind:02X}")
+        return Pdu(kind).name.replace("_", "-")  # A-ABORT, A-ASSOCIATE-AC...: known types
     finally:
         with contextlib.suppress(OSError):
             sock.close()
@@ -502,18 +494,18 @@ def alive_after(channel: Channel, called: str, timeout: float,
     return first, last
 
 
-def failure(first: Liveness, last: Liveness) -> str:
-    """'crash' (nothing listens any more), 'hang' (it stopped answering, or answered
-    wrongly, for a while) or '' (alive)."""
+def failure(first: Liveness, last: Liveness) -> Failure | None:
+    """A crash (nothing listens any more), a hang (it stopped answering, or answered
+    wrongly, for a while) or None (alive)."""
     if first.alive:
-        return ""
-    if "refused" in (first.state, last.state):
-        return "crash"
-    return "hang"
+        return None
+    if LivenessState.REFUSED in (first.state, last.state):
+        return Failure.CRASH
+    return Failure.HANG
 
 
 def _reproducer(directory: Path, channel: Channel, called: str, seed: int, case: Case,
-                outcome: str, detail: str, target: str) -> Path:
+                outcome: Failure, detail: str, target: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{channel.address.replace(':', '_')}-{channel.port}-seed{seed}-case{case.number}"
     path = directory / f"{stem}.json"
@@ -571,7 +563,7 @@ def check(access: Access, options: Options, pacer: Pacer, written: list[Written]
         outcome = failure(first, last)
         if not outcome:
             continue
-        crashed = outcome == "crash"
+        crashed = outcome == Failure.CRASH
         fid = "FUZZ-CRASH" if crashed else "FUZZ-HANG"
         detail = (f"after the case: {first.detail}"
                   + (f"; {'answering again' if last.alive else 'still down'} after "
@@ -648,8 +640,8 @@ class Replay:
     last: Liveness
 
     @property
-    def outcome(self) -> str:
-        """'crash', 'hang' or '' (see :func:`failure`)."""
+    def outcome(self) -> Failure | None:
+        """A crash, a hang or None (see :func:`failure`)."""
         return failure(self.first, self.last)
 
     @property
@@ -677,7 +669,7 @@ def replay(path: Path, channel: Channel, called_aet: str | None = None,
 def replay_findings(result: Replay, path: Path, subject: str) -> list[Finding]:
     if not result.reproduced:
         return []
-    crashed = result.outcome == "crash"
+    crashed = result.outcome == Failure.CRASH
     after = "answering again" if result.last.alive else "still down"
     return [finding("FUZZ-CRASH" if crashed else "FUZZ-HANG",
                     Severity.CRITICAL if crashed else Severity.HIGH,

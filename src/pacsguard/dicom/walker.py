@@ -33,7 +33,7 @@ from typing import BinaryIO
 
 from pacsguard.dicom._dictionary import DICTIONARY_VR, SQ_TAGS, STRING_TAGS
 from pacsguard.dicom.pixels import Canonicalizer, native_layout
-from pacsguard.dicom.stream import CHUNK, HashingStream, TruncatedError
+from pacsguard.dicom.stream import CHUNK, HashingStream
 from pacsguard.dicom.tags import (
     DEVICE_SERIAL_NUMBER,
     INSTITUTION_NAME,
@@ -64,7 +64,7 @@ from pacsguard.dicom.uids import (
     EXPLICIT_LE,
     IMPLICIT_LE,
 )
-from pacsguard.errors import DicomReadError
+from pacsguard.errors import DicomReadError, TruncatedError
 
 # PS3.5 §7.1.2: VRs whose explicit encoding has 2 reserved bytes and a 32-bit length.
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR",

@@ -46,8 +46,10 @@ from pathlib import Path
 from typing import Any
 
 from pacsguard.dates import utc_now
-from pacsguard.dicom import ul
-from pacsguard.errors import DicomReadError, PacsguardError
+from pacsguard.dicom import part10, ul
+from pacsguard.dicom.pdu import Message
+from pacsguard.dicom.uids import valid_uid
+from pacsguard.errors import DicomReadError, PacsguardError, TooLarge
 from pacsguard.files import write_fully
 from pacsguard.findings import Severity
 from pacsguard.gateway.config import GatewayConfig
@@ -420,11 +422,11 @@ class Receiver:
         self.audit.write("connection_failed", address=address[0], port=address[1],
                          reason=how.removeprefix("aborted: "))
 
-    def _on_too_large(self, rq: ul.AssociationRequest, exc: ul.TooLarge) -> None:
+    def _on_too_large(self, rq: ul.AssociationRequest, exc: TooLarge) -> None:
         """A C-STORE whose data set passed ``max_instance_bytes``: the upper layer aborted the
         association; the refused instance is named (its command announced it)."""
         instance = {"sop_instance_uid": exc.sop_instance_uid} \
-            if ul.valid_uid(exc.sop_instance_uid) else {}
+            if valid_uid(exc.sop_instance_uid) else {}
         stats = self._stats.get(id(rq))
         if stats is not None:
             stats.failed += 1
@@ -433,7 +435,7 @@ class Receiver:
                                 "max_instance_bytes)")
 
     # -- C-STORE ---------------------------------------------------------------------------
-    def _on_store(self, rq: ul.AssociationRequest, msg: ul.Message) -> int:
+    def _on_store(self, rq: ul.AssociationRequest, msg: Message) -> int:
         stats = self._stats.get(id(rq))
         sop_class = msg.ui(0x0002)
         status = self._store(rq, msg)
@@ -445,23 +447,23 @@ class Receiver:
                 stats.failed += 1
         return status
 
-    def _store(self, rq: ul.AssociationRequest, msg: ul.Message) -> int:
+    def _store(self, rq: ul.AssociationRequest, msg: Message) -> int:
         calling = rq.calling_ae_title
         assert msg.data_set is not None
         # every event about one instance names it (a UID is not patient data); one that is
         # not a valid UID (PS3.5 §9: digits and dots) could hold any text and is left out
-        instance = {"sop_instance_uid": msg.ui(0x1000)} if ul.valid_uid(msg.ui(0x1000)) \
+        instance = {"sop_instance_uid": msg.ui(0x1000)} if valid_uid(msg.ui(0x1000)) \
             else {}
         bad = [name for e, name in ((0x0002, "SOP Class UID"), (0x1000, "SOP Instance UID"))
-               if not ul.valid_uid(msg.ui(e))]
-        if bad or not ul.valid_uid(msg.context.transfer_syntax):
+               if not valid_uid(msg.ui(e))]
+        if bad or not valid_uid(msg.context.transfer_syntax):
             self.audit.write("store_failed", calling_aet=calling, **instance,
                              reason=f"the C-STORE request's {' and '.join(bad) or 'UIDs'} "
                                     f"{'is' if len(bad) < 2 else 'are'} not a valid UID "
                                     "(PS3.5 §9)")
             return CANNOT_UNDERSTAND
         # PS3.10 file: our File Meta, then the data set exactly as received (no re-encoding)
-        data = ul.file_meta(msg.ui(0x0002), msg.ui(0x1000), msg.context.transfer_syntax,
+        data = part10.file_meta(msg.ui(0x0002), msg.ui(0x1000), msg.context.transfer_syntax,
                             calling) + msg.data_set
         why = self.spool.reserve(len(data))
         if why is not None:
