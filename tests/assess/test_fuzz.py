@@ -16,8 +16,10 @@ import typer
 from typer.testing import CliRunner
 
 from pacsguard.assess import fuzz, policy
-from pacsguard.assess.fuzz import FORMAT, Case, alive_after, campaign, load, replay
+from pacsguard.assess.fuzz import alive_after, replay
+from pacsguard.assess.fuzz_cases import Case, campaign
 from pacsguard.assess.net import Channel, Pacer
+from pacsguard.assess.reproducer import FORMAT, load
 from pacsguard.assess.runner import assess
 from pacsguard.assess.testdata import TEST_PATIENT_NAME, TEST_PATIENT_PREFIX
 from pacsguard.cli.assess import register
