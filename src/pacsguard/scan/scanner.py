@@ -34,6 +34,32 @@ from pathlib import Path
 from typing import Any
 
 from pacsguard.dicom._dictionary import SQ_TAGS, STRING_TAGS
+from pacsguard.dicom.tags import (
+    ENCAPSULATED_DOCUMENT,
+    ITEM,
+    ITEM_DELIM,
+    NUMBER_OF_FRAMES,
+    PIXEL_TAGS,
+    SEQ_DELIM,
+    TRANSFER_SYNTAX_UID,
+    UNDEFINED_LENGTH,
+)
+from pacsguard.dicom.uids import (
+    DEFLATED_LE,
+    EXPLICIT_BE,
+    EXPLICIT_LE,
+    IMPLICIT_LE,
+    JPEG_2000,
+    JPEG_2000_LOSSLESS,
+    JPEG_BASELINE,
+    JPEG_EXTENDED,
+    JPEG_LOSSLESS_P14,
+    JPEG_LOSSLESS_SV1,
+    JPEG_LS_LOSSLESS,
+    JPEG_LS_NEAR_LOSSLESS,
+    RLE_LOSSLESS,
+)
+from pacsguard.dicom.vr import LONG_VRS, SHORT_VRS
 from pacsguard.errors import ConfigError, DicomReadError
 from pacsguard.files import iter_file_paths, parallel_map
 from pacsguard.findings import Finding, Severity
@@ -53,25 +79,9 @@ from pacsguard.scan.signatures import (
 )
 from pacsguard.scan.source import FIRST_READ, ShortRead, Source, open_source
 
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-DEFLATED_LE = "1.2.840.10008.1.2.1.99"
-EXPLICIT_BE = "1.2.840.10008.1.2.2"
-
-ITEM = 0xFFFEE000
-ITEM_DELIM = 0xFFFEE00D
-SEQ_DELIM = 0xFFFEE0DD
-UNDEFINED = 0xFFFFFFFF
-PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # Pixel, Float, Double Float
-ENCAPSULATED_DOCUMENT = 0x00420011
 MAX_META_VALUE = 1 << 16  # a File Meta element longer than this is absurd
+_TS_ELEMENT = TRANSFER_SYNTAX_UID & 0xFFFF  # (0002,0010): its element number in group 0002
 
-# PS3.5 §7.1.2: VRs whose explicit encoding has 2 reserved bytes and a 32-bit length.
-LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR",
-                      b"UT", b"SV", b"UV"})
-SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS",
-                       b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
-                       b"US"})
 # Binary VRs whose values are checked for signatures (private values are checked whatever VR).
 INSPECT_VRS = frozenset({b"OB", b"OW", b"UN"})
 PREAMBLE = 128
@@ -81,7 +91,10 @@ ZERO_PREAMBLE = bytes(PREAMBLE)
 # DICOM-TIFF dual-personality files (e.g. whole-slide imaging) put a TIFF header there.
 TIFF_HEADERS = (b"II*\0", b"MM\0*")
 HEAD = 4096  # bytes of a value read for its signature
-ITEM_START = b"\xfe\xff\x00\xe0"  # (FFFE,E000), little endian
+ITEM_START = struct.pack("<HH", ITEM >> 16, ITEM & 0xFFFF)  # (FFFE,E000), little endian
+# (0028,0008) Number of Frames as a tag is written, little and big endian (PS3.5 §7.3)
+_FRAMES_LE = struct.pack("<HH", NUMBER_OF_FRAMES >> 16, NUMBER_OF_FRAMES & 0xFFFF)
+_FRAMES_BE = struct.pack(">HH", NUMBER_OF_FRAMES >> 16, NUMBER_OF_FRAMES & 0xFFFF)
 ZIP_TAIL = 22 + 0xFFFF  # an end-of-central-directory record and the longest comment
 INFLATE_CHUNK = 1 << 20  # compressed bytes inflated at a time
 
@@ -256,7 +269,7 @@ class _Scan:
                 raise self.stop("STRUCT-LENGTH", f"File Meta element {_tag(g << 16 | e)} at "
                                 f"byte {pos} claims {length} bytes; the file has "
                                 f"{size - vpos} left (at most {MAX_META_VALUE} make sense)")
-            if e == 0x0010:
+            if e == _TS_ELEMENT:
                 ts = src.read(vpos, vpos + length).rstrip(b" \0").decode("ascii", "replace")
             elif length >= 4 and vr in INSPECT_VRS:
                 self.inspect(g << 16 | e, vr, vpos, vpos + length, 0)
@@ -441,7 +454,7 @@ class _Scan:
                         raise self.stop("STRUCT-LENGTH", f"an item ends inside an element "
                                         f"header at {self.at(pos)}")
                     length = long_len(buf, p + 8)[0]
-                    if length < UNDEFINED and vr != b"SQ":
+                    if length < UNDEFINED_LENGTH and vr != b"SQ":
                         # a long value (OB, UN, UT, ...): checked from its first bytes
                         q = p + 12 + length
                         if q > plim:
@@ -504,7 +517,7 @@ class _Scan:
                     if g < 8 and g & 1 and prev >> 16 != g:
                         self.illegal_group(g, base + p)
                     prev = tag
-                if length < UNDEFINED and g < 0xFFFE:
+                if length < UNDEFINED_LENGTH and g < 0xFFFE:
                     plain = not g & 1 and (tag in string_tags or length < 8)
                     if plain or (tag not in sq_tags and tag not in pixel_tags
                                  and tag != ENCAPSULATED_DOCUMENT):
@@ -554,13 +567,13 @@ class _Scan:
     def element(self, src: Source, tag: int, vr: bytes, length: int, pos: int, vpos: int,
                 limit: int, explicit: bool, little: bool, depth: int, top: bool) -> int:
         """Any element but the plain ones; returns the offset after it."""
-        if vr == b"SQ" or (length == UNDEFINED and (vr == b"" or vr == b"UN")
+        if vr == b"SQ" or (length == UNDEFINED_LENGTH and (vr == b"" or vr == b"UN")
                            and tag not in PIXEL_TAGS) or (not explicit and tag in SQ_TAGS):
             # PS3.5 §6.2.2: UN of undefined length holds Implicit VR Little Endian items
             inner_explicit = explicit and vr != b"UN"
             return self.sequence(src, tag, vpos, length, limit, inner_explicit,
                                  little or not inner_explicit, depth)
-        if length == UNDEFINED:
+        if length == UNDEFINED_LENGTH:
             return self.fragments(src, tag, vpos, limit, little)
         vend = vpos + length
         if vend > limit:
@@ -584,7 +597,7 @@ class _Scan:
         if depth >= self.limits.max_depth:
             raise self.stop("STRUCT-NESTING", f"sequence {_tag(tag)} at {self.at(pos)} is "
                             f"nested more than {self.limits.max_depth} levels deep")
-        undefined = length == UNDEFINED
+        undefined = length == UNDEFINED_LENGTH
         end = limit if undefined else pos + length
         if end > limit:
             raise self.stop("STRUCT-LENGTH", f"sequence {_tag(tag)} at {self.at(pos)} claims "
@@ -608,7 +621,7 @@ class _Scan:
                 raise self.stop("STRUCT-MALFORMED", f"sequence {_tag(tag)} holds "
                                 f"{_tag(item_tag)} at {self.at(pos)} where an item was "
                                 "expected")
-            if item_len == UNDEFINED:
+            if item_len == UNDEFINED_LENGTH:
                 pos = self.dataset(src, pos + 8, end, explicit, little, depth + 1, False, True)
             else:
                 item_end = pos + 8 + item_len
@@ -627,7 +640,7 @@ class _Scan:
         if that fails, it was a plain value after all and what the attempt found is dropped.
         Nesting beyond the limit is kept: a reader that guesses alike would recurse as deep.
         """
-        if src.read(vpos, vpos + 4) != b"\xfe\xff\x00\xe0":
+        if src.read(vpos, vpos + 4) != ITEM_START:
             return False
         marks = len(self.findings), len(self.removals)
         try:
@@ -661,7 +674,7 @@ class _Scan:
             if item_tag == SEQ_DELIM:
                 pos += 8
                 break
-            if item_tag != ITEM or length == UNDEFINED:
+            if item_tag != ITEM or length == UNDEFINED_LENGTH:
                 raise self.stop("STRUCT-MALFORMED", f"encapsulated {_tag(tag)} holds "
                                 f"{_tag(item_tag)} at {self.at(pos)} where a fragment item "
                                 "was expected")
@@ -700,12 +713,12 @@ class _Scan:
         larger, which the file's author could do with the attribute itself.
         """
         region = src.read(self.body, end)
-        at = region.find(b"\x28\x00\x08\x00IS")  # Explicit VR Little Endian
+        at = region.find(_FRAMES_LE + b"IS")  # Explicit VR Little Endian
         if at >= 0 and at + 8 <= len(region):
             n = _u16_le(region, at + 6)[0]
-        elif (at := region.find(b"\x00\x28\x00\x08IS")) >= 0 and at + 8 <= len(region):
+        elif (at := region.find(_FRAMES_BE + b"IS")) >= 0 and at + 8 <= len(region):
             n = _u16_be(region, at + 6)[0]  # Explicit VR Big Endian
-        elif (at := region.find(b"\x28\x00\x08\x00")) >= 0 and at + 8 <= len(region):
+        elif (at := region.find(_FRAMES_LE)) >= 0 and at + 8 <= len(region):
             n = _u32_le(region, at + 4)[0]  # Implicit VR Little Endian
         else:
             return 1
@@ -929,7 +942,7 @@ def _q_items(buf: bytes, pos: int, length: int, limit: int, explicit: bool, dept
     """:meth:`_Scan.sequence`, little endian: items up to ``length`` or the delimiter."""
     if depth >= limits.max_depth:
         raise _Unusual
-    undefined = length == UNDEFINED
+    undefined = length == UNDEFINED_LENGTH
     end = limit if undefined else pos + length
     if end > limit:
         raise _Unusual
@@ -942,7 +955,7 @@ def _q_items(buf: bytes, pos: int, length: int, limit: int, explicit: bool, dept
         g, e, item_len = _impl_le(buf, pos)
         tag = g << 16 | e
         if tag == ITEM:
-            if item_len == UNDEFINED:
+            if item_len == UNDEFINED_LENGTH:
                 pos = walk(buf, pos + 8, end, depth + 1, False, True, limits)
             else:
                 item_end = pos + 8 + item_len
@@ -970,7 +983,7 @@ def _q_fragments(buf: bytes, pos: int, limit: int, limits: Limits,
         tag = g << 16 | e
         if tag == SEQ_DELIM:
             return pos + 8
-        if tag != ITEM or length == UNDEFINED:
+        if tag != ITEM or length == UNDEFINED_LENGTH:
             raise _Unusual
         vend = pos + 8 + length
         if vend > limit:
@@ -1015,7 +1028,7 @@ def _q_explicit(buf: bytes, p: int, limit: int, depth: int, top: bool, undefined
             raise _Unusual
         tag = g << 16 | e
         length = u32(buf, p + 8)[0]
-        if length < UNDEFINED and vr != _SQ:
+        if length < UNDEFINED_LENGTH and vr != _SQ:
             q = p + 12 + length
             if q > limit or tag == ENCAPSULATED_DOCUMENT:
                 raise _Unusual
@@ -1054,7 +1067,7 @@ def _q_implicit(buf: bytes, p: int, limit: int, depth: int, top: bool, undefined
         if not (g + 2) & 0x10001 and (length < 8 or tag in string_tags):
             p += 8 + length
             continue
-        if length < UNDEFINED and g < 0xFFFE:
+        if length < UNDEFINED_LENGTH and g < 0xFFFE:
             if g < 8 and g & 1:
                 raise _Unusual  # STRUCT-ILLEGAL-GROUP
             if tag not in sq_tags and tag not in pixel_tags and tag != ENCAPSULATED_DOCUMENT:
@@ -1075,9 +1088,9 @@ def _q_implicit(buf: bytes, p: int, limit: int, depth: int, top: bool, undefined
             raise _Unusual
         if g < 8 and g & 1:
             raise _Unusual
-        if tag in sq_tags or (length == UNDEFINED and tag not in pixel_tags):
+        if tag in sq_tags or (length == UNDEFINED_LENGTH and tag not in pixel_tags):
             p = _q_items(buf, p + 8, length, limit, False, depth, limits)
-        elif length == UNDEFINED:
+        elif length == UNDEFINED_LENGTH:
             p = _q_fragments(buf, p + 8, limit, limits)
         elif tag in pixel_tags:
             p += 8 + length
@@ -1088,14 +1101,15 @@ def _q_implicit(buf: bytes, p: int, limit: int, depth: int, top: bool, undefined
     return p
 
 
-#: names for the evidence of STRUCT-TS-MISMATCH (PS3.6 Annex A), the usual Explicit VR ones
+#: names for the evidence of STRUCT-TS-MISMATCH (PS3.6 Annex A), the usual Explicit VR ones.
+#: Shorter than pydicom's (:func:`pacsguard.dicom.uids.transfer_syntax_name` says "JPEG
+#: Baseline (Process 1)"): kept so the evidence reads as it always has, without pydicom.
 UID_NAMES = {
-    EXPLICIT_LE: "Explicit VR Little Endian", "1.2.840.10008.1.2.4.50": "JPEG Baseline",
-    "1.2.840.10008.1.2.4.51": "JPEG Extended", "1.2.840.10008.1.2.4.57": "JPEG Lossless",
-    "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1", "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
-    "1.2.840.10008.1.2.4.81": "JPEG-LS Near-Lossless",
-    "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless", "1.2.840.10008.1.2.4.91": "JPEG 2000",
-    "1.2.840.10008.1.2.5": "RLE Lossless",
+    EXPLICIT_LE: "Explicit VR Little Endian", JPEG_BASELINE: "JPEG Baseline",
+    JPEG_EXTENDED: "JPEG Extended", JPEG_LOSSLESS_P14: "JPEG Lossless",
+    JPEG_LOSSLESS_SV1: "JPEG Lossless SV1", JPEG_LS_LOSSLESS: "JPEG-LS Lossless",
+    JPEG_LS_NEAR_LOSSLESS: "JPEG-LS Near-Lossless", JPEG_2000_LOSSLESS: "JPEG 2000 Lossless",
+    JPEG_2000: "JPEG 2000", RLE_LOSSLESS: "RLE Lossless",
 }
 
 
@@ -1111,9 +1125,9 @@ def _implicit_instead(src: Source, pos: int, size: int) -> bool:
     group, element, length = struct.unpack("<HHL", head)
     if not 0x0002 < group < 0xFFFE:
         return False
-    if length == 0xFFFFFFFF:  # a sequence of undefined length: its first item must follow
+    if length == UNDEFINED_LENGTH:  # a sequence of undefined length: its first item must follow
         item = src.read(pos + 8, min(size, pos + 12))
-        return item == b"\xfe\xff\x00\xe0"
+        return item == ITEM_START
     end = pos + 8 + int(length)
     if end > size:
         return False
@@ -1171,7 +1185,7 @@ def _quick(buf: bytes, limits: Limits, short_vrs: frozenset[int] = _SHORT,
                 return None
             if length > MAX_META_VALUE or vpos + length > size:
                 return None
-            if e == 0x0010:
+            if e == _TS_ELEMENT:
                 ts = buf[vpos : vpos + length].rstrip(b" \0").decode("ascii", "replace")
             elif length >= 4 and vr in inspect_vrs:
                 return None
