@@ -60,7 +60,7 @@ from pacsguard.dicom.uids import (
     RLE_LOSSLESS,
 )
 from pacsguard.dicom.vr import LONG_VRS, SHORT_VRS
-from pacsguard.errors import ConfigError, DicomReadError
+from pacsguard.errors import ConfigError, DicomReadError, ShortRead
 from pacsguard.files import iter_file_paths, parallel_map
 from pacsguard.findings import Finding, Severity
 from pacsguard.scan import documents
@@ -77,7 +77,7 @@ from pacsguard.scan.signatures import (
     sniff_strong,
     zip_end,
 )
-from pacsguard.scan.source import FIRST_READ, ShortRead, Source, open_source
+from pacsguard.scan.source import FIRST_READ, Source, open_source
 
 MAX_META_VALUE = 1 << 16  # a File Meta element longer than this is absurd
 _TS_ELEMENT = TRANSFER_SYNTAX_UID & 0xFFFF  # (0002,0010): its element number in group 0002
