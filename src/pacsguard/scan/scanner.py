@@ -65,7 +65,7 @@ from pacsguard.files import iter_file_paths, parallel_map
 from pacsguard.findings import Finding, Severity
 from pacsguard.scan import documents
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult, clean_result
-from pacsguard.scan.rules import finding
+from pacsguard.scan.rules import RuleId, finding
 from pacsguard.scan.signatures import (
     LEADS,
     PREFIXES,
@@ -142,14 +142,14 @@ class _Scan:
         self.dataset_offset = 0
 
     # -- reporting ---------------------------------------------------------------------------
-    def add(self, rule_id: str, evidence: str, severity: Severity | None = None,
+    def add(self, rule_id: RuleId, evidence: str, severity: Severity | None = None,
             remove: tuple[int, int, str] | None = None, truncate: bool = False) -> None:
         self.findings.append(finding(rule_id, evidence, self.name, severity))
         if remove is not None:
             start, end, what = remove
             self.removals.append(Removal(rule_id, start, end, what, truncate, self.inflated))
 
-    def stop(self, rule_id: str, evidence: str) -> _Stop:
+    def stop(self, rule_id: RuleId, evidence: str) -> _Stop:
         return _Stop(finding(rule_id, evidence, self.name))
 
     def at(self, offset: int) -> str:
@@ -170,7 +170,7 @@ class _Scan:
             or (head[0:2] == b"\x02\x00" and head[4:6].isalpha() and head[4:6].isupper())
         ):
             # PS3.10 §7.1 requires the preamble, but old systems wrote bare data sets.
-            self.add("PREAMBLE-ABSENT", "the file starts with a data element, not a 128-byte "
+            self.add(RuleId.PREAMBLE_ABSENT, "the file starts with a data element, not a 128-byte "
                      "preamble and 'DICM'")
             pos = 0
         else:
@@ -180,7 +180,7 @@ class _Scan:
         except _Stop as stop:
             self.findings.append(stop.finding)
         except ShortRead as short:
-            self.add("STRUCT-LENGTH", f"the file ended at byte {short.offset} while it was "
+            self.add(RuleId.STRUCT_LENGTH, f"the file ended at byte {short.offset} while it was "
                      "read (it is shorter than its size said: changed while scanned?)")
         self.inflated = False
         self.zip_tail()
@@ -195,10 +195,10 @@ class _Scan:
         sig = sniff_region(self.src.read(0, HEAD)) if self.src.size else None
         if sig is not None and sig.confirmed and (sig.family.executable
                                                   or sig.family is Family.HTML):
-            self.add("NOT-DICOM", f"{why}; it starts like a {sig.describe()}",
+            self.add(RuleId.NOT_DICOM, f"{why}; it starts like a {sig.describe()}",
                      Severity.MEDIUM)
         else:
-            self.add("NOT-DICOM", f"{why}; {self.src.size} bytes")
+            self.add(RuleId.NOT_DICOM, f"{why}; {self.src.size} bytes")
         return self.result(False)
 
     # -- preamble: PS3.10 §7.1, CVE-2019-11687 -----------------------------------------------
@@ -212,16 +212,16 @@ class _Scan:
             if pe[:4] == b"PE\0\0":
                 if lfanew >= PREAMBLE:
                     self.pe_target = lfanew
-                self.add("PREAMBLE-PE", f"MZ header at byte 0; e_lfanew 0x{lfanew:X} leads to "
+                self.add(RuleId.PREAMBLE_PE, f"MZ header at byte 0; e_lfanew 0x{lfanew:X} leads to "
                          f"a PE header at byte {lfanew}: Windows runs this file as a program",
                          Severity.CRITICAL, remove)
             else:
-                self.add("PREAMBLE-PE", f"MZ (DOS executable) header at byte 0; e_lfanew "
+                self.add(RuleId.PREAMBLE_PE, f"MZ (DOS executable) header at byte 0; e_lfanew "
                          f"0x{lfanew:X} does not lead to a PE header", remove=remove)
             return
         sig = sniff_region(pre)
         if sig is not None:
-            self.add(f"PREAMBLE-{sig.family.value}", f"{sig.describe()} in the preamble",
+            self.add(RuleId(f"PREAMBLE-{sig.family.value}"), f"{sig.describe()} in the preamble",
                      remove=remove)
             return
         if pre[:4] in TIFF_HEADERS:
@@ -230,8 +230,8 @@ class _Scan:
         first = next(i for i, b in enumerate(pre) if b)
         text = sum(1 for b in pre if 0x20 <= b < 0x7F or b in (9, 10, 13))
         kind = "mostly text" if text * 2 >= nonzero else "binary"
-        self.add("PREAMBLE-NONZERO", f"{nonzero} of 128 preamble bytes are not zero, the first "
-                 f"at byte {first} ({kind}); no executable or document signature",
+        self.add(RuleId.PREAMBLE_NONZERO, f"{nonzero} of 128 preamble bytes are not zero, the "
+                 f"first at byte {first} ({kind}); no executable or document signature",
                  remove=remove)
 
     # -- File Meta Information: PS3.10 §7.1 --------------------------------------------------
@@ -256,17 +256,17 @@ class _Scan:
                 vpos = pos + 8
             elif vr in LONG_VRS:
                 if pos + 12 > size:
-                    raise self.stop("STRUCT-LENGTH", f"the file ends inside File Meta element "
+                    raise self.stop(RuleId.STRUCT_LENGTH, f"the file ends inside File Meta element "
                                     f"{_tag(g << 16 | e)} at byte {pos}")
                 length = _u32_le(buf, p + 8)[0]
                 vpos = pos + 12
             elif vr.isalpha() and vr.isupper():
                 vpos = pos + 8
             else:
-                raise self.stop("STRUCT-MALFORMED", f"File Meta element {_tag(g << 16 | e)} at "
-                                f"byte {pos} has no valid VR")
+                raise self.stop(RuleId.STRUCT_MALFORMED, f"File Meta element "
+                                f"{_tag(g << 16 | e)} at byte {pos} has no valid VR")
             if length > MAX_META_VALUE or vpos + length > size:
-                raise self.stop("STRUCT-LENGTH", f"File Meta element {_tag(g << 16 | e)} at "
+                raise self.stop(RuleId.STRUCT_LENGTH, f"File Meta element {_tag(g << 16 | e)} at "
                                 f"byte {pos} claims {length} bytes; the file has "
                                 f"{size - vpos} left (at most {MAX_META_VALUE} make sense)")
             if e == _TS_ELEMENT:
@@ -280,8 +280,8 @@ class _Scan:
             ts = EXPLICIT_LE if len(head) == 6 and head[4:6] in LONG_VRS | SHORT_VRS \
                 else IMPLICIT_LE
             if pos > 0:
-                self.add("STRUCT-MALFORMED", "the File Meta Information has no Transfer Syntax "
-                         f"UID (0002,0010); the data set was read as {ts}", Severity.LOW)
+                self.add(RuleId.STRUCT_MALFORMED, "the File Meta Information has no Transfer "
+                         f"Syntax UID (0002,0010); the data set was read as {ts}", Severity.LOW)
         self.transfer_syntax = ts
         explicit = ts != IMPLICIT_LE
         little = ts != EXPLICIT_BE
@@ -293,7 +293,7 @@ class _Scan:
             # Implicit VR (seen in real files, e.g. pydicom's SC_rgb_jpeg.dcm); readers that
             # trust the File Meta misread every element. Named, then scanned as it is written
             name = UID_NAMES.get(ts)
-            self.add("STRUCT-TS-MISMATCH", f"the File Meta declares {ts}"
+            self.add(RuleId.STRUCT_TS_MISMATCH, f"the File Meta declares {ts}"
                      + (f" ({name})" if name else "") + ", an Explicit VR transfer syntax, but "
                      f"the data set from byte {pos} is written in Implicit VR Little Endian; "
                      "it was scanned as Implicit VR")
@@ -322,14 +322,14 @@ class _Scan:
                 total += len(piece)
                 pieces.append(piece)
                 if total > budget or inflater.unconsumed_tail:
-                    self.add("STRUCT-DEFLATE", f"the deflated data set ({src.size - pos} bytes "
-                             f"from byte {pos}) inflates to more than {budget} bytes: a "
+                    self.add(RuleId.STRUCT_DEFLATE, f"the deflated data set ({src.size - pos} "
+                             f"bytes from byte {pos}) inflates to more than {budget} bytes: a "
                              "decompression bomb")
                     return
             if not inflater.eof:
                 pieces.append(inflater.flush())
         except zlib.error as exc:
-            self.add("STRUCT-DEFLATE", f"the deflated data set from byte {pos} is not valid "
+            self.add(RuleId.STRUCT_DEFLATE, f"the deflated data set from byte {pos} is not valid "
                      f"DEFLATE data ({exc})")
             return
         data = b"".join(pieces)
@@ -375,14 +375,14 @@ class _Scan:
         the next header), else the offset where this data set ends."""
         if pos >= limit:
             if undefined:
-                raise self.stop("STRUCT-LENGTH", f"an item of undefined length has no item "
+                raise self.stop(RuleId.STRUCT_LENGTH, f"an item of undefined length has no item "
                                 f"delimiter before {self.at(limit)}")
             return limit
         if pos + 8 > limit:
             if top:
                 self.trailing(src, pos)
                 return limit
-            raise self.stop("STRUCT-LENGTH", f"an item ends inside an element header at "
+            raise self.stop(RuleId.STRUCT_LENGTH, f"an item ends inside an element header at "
                             f"{self.at(pos)}")
         if pos + 12 > src.base + len(src.buf):
             src.window(pos, min(12, src.size - pos))
@@ -437,7 +437,7 @@ class _Scan:
                         if top:
                             self.trailing(src, pos)
                             return limit
-                        raise self.stop("STRUCT-MALFORMED", f"item tag {_tag(g << 16 | e)} "
+                        raise self.stop(RuleId.STRUCT_MALFORMED, f"item tag {_tag(g << 16 | e)} "
                                         f"at {self.at(pos)} where a data element was expected")
                     if top:  # PS3.5 §7.8.1: group FFFF is illegal; not an element
                         self.trailing(src, pos)
@@ -451,7 +451,7 @@ class _Scan:
                         if top:
                             self.trailing(src, pos)
                             return limit
-                        raise self.stop("STRUCT-LENGTH", f"an item ends inside an element "
+                        raise self.stop(RuleId.STRUCT_LENGTH, f"an item ends inside an element "
                                         f"header at {self.at(pos)}")
                     length = long_len(buf, p + 8)[0]
                     if length < UNDEFINED_LENGTH and vr != b"SQ":
@@ -483,7 +483,7 @@ class _Scan:
                     if top:
                         self.trailing(src, pos)
                         return limit
-                    raise self.stop("STRUCT-MALFORMED", f"element {_tag(tag)} at "
+                    raise self.stop(RuleId.STRUCT_MALFORMED, f"element {_tag(tag)} at "
                                     f"{self.at(pos)} has no valid VR")
                 # a VR this scanner does not know (or group FFFF in an item): the short form
                 pos = self.element(src, tag, vr, length, pos, pos + 8, limit, True, little,
@@ -547,21 +547,21 @@ class _Scan:
                     if top:
                         self.trailing(src, pos)
                         return limit
-                    raise self.stop("STRUCT-MALFORMED", f"item tag {_tag(tag)} at "
+                    raise self.stop(RuleId.STRUCT_MALFORMED, f"item tag {_tag(tag)} at "
                                     f"{self.at(pos)} where a data element was expected")
                 pos = self.element(src, tag, b"", length, pos, pos + 8, limit, False, True,
                                    depth, top)
                 break
 
     def illegal_group(self, group: int, pos: int) -> None:
-        self.add("STRUCT-ILLEGAL-GROUP", f"elements in group {group:04X} from "
+        self.add(RuleId.STRUCT_ILLEGAL_GROUP, f"elements in group {group:04X} from "
                  f"{self.at(pos)}")
 
     def too_long(self, tag: int, vr: bytes, pos: int, length: int, limit: int,
                  top: bool) -> _Stop:
         where = "the file" if top else "its item"
         name = f"{_tag(tag)} {vr.decode('ascii', '?')}".rstrip()
-        return self.stop("STRUCT-LENGTH", f"element {name} at {self.at(pos)} claims {length} "
+        return self.stop(RuleId.STRUCT_LENGTH, f"element {name} at {self.at(pos)} claims {length} "
                          f"bytes; {where} has {max(0, limit - pos)} left after its header")
 
     def element(self, src: Source, tag: int, vr: bytes, length: int, pos: int, vpos: int,
@@ -595,19 +595,19 @@ class _Scan:
                  explicit: bool, little: bool, depth: int) -> int:
         """PS3.5 §7.5: items of defined or undefined length, up to the length or delimiter."""
         if depth >= self.limits.max_depth:
-            raise self.stop("STRUCT-NESTING", f"sequence {_tag(tag)} at {self.at(pos)} is "
+            raise self.stop(RuleId.STRUCT_NESTING, f"sequence {_tag(tag)} at {self.at(pos)} is "
                             f"nested more than {self.limits.max_depth} levels deep")
         undefined = length == UNDEFINED_LENGTH
         end = limit if undefined else pos + length
         if end > limit:
-            raise self.stop("STRUCT-LENGTH", f"sequence {_tag(tag)} at {self.at(pos)} claims "
+            raise self.stop(RuleId.STRUCT_LENGTH, f"sequence {_tag(tag)} at {self.at(pos)} claims "
                             f"{length} bytes; its container has {limit - pos} left")
         item = _impl_le if little else _item_be
         while True:
             if pos >= end and not undefined:
                 return end
             if pos + 8 > end:
-                raise self.stop("STRUCT-LENGTH", f"sequence {_tag(tag)} ends at "
+                raise self.stop(RuleId.STRUCT_LENGTH, f"sequence {_tag(tag)} ends at "
                                 f"{self.at(end)} without a sequence delimiter")
             src.window(pos, 8)
             g, e, item_len = item(src.buf, pos - src.base)
@@ -618,7 +618,7 @@ class _Scan:
                 pos += 8  # a delimiter in a sequence of defined length: harmless
                 continue
             if item_tag != ITEM:
-                raise self.stop("STRUCT-MALFORMED", f"sequence {_tag(tag)} holds "
+                raise self.stop(RuleId.STRUCT_MALFORMED, f"sequence {_tag(tag)} holds "
                                 f"{_tag(item_tag)} at {self.at(pos)} where an item was "
                                 "expected")
             if item_len == UNDEFINED_LENGTH:
@@ -626,7 +626,7 @@ class _Scan:
             else:
                 item_end = pos + 8 + item_len
                 if item_end > end:
-                    raise self.stop("STRUCT-LENGTH", f"an item of sequence {_tag(tag)} at "
+                    raise self.stop(RuleId.STRUCT_LENGTH, f"an item of sequence {_tag(tag)} at "
                                     f"{self.at(pos)} claims {item_len} bytes; the sequence "
                                     f"has {end - pos - 8} left")
                 self.dataset(src, pos + 8, item_end, explicit, little, depth + 1, False, False)
@@ -646,7 +646,7 @@ class _Scan:
         try:
             self.sequence(src, tag, vpos, vend - vpos, vend, False, True, depth)
         except _Stop as stop:
-            if stop.finding.id == "STRUCT-NESTING":
+            if stop.finding.id == RuleId.STRUCT_NESTING:
                 raise
             del self.findings[marks[0] :]
             del self.removals[marks[1] :]
@@ -663,7 +663,7 @@ class _Scan:
         start = pos
         while True:
             if pos + 8 > limit:
-                raise self.stop("STRUCT-LENGTH", f"encapsulated {_tag(tag)} from "
+                raise self.stop(RuleId.STRUCT_LENGTH, f"encapsulated {_tag(tag)} from "
                                 f"{self.at(start)} has no sequence delimiter before "
                                 f"{self.at(limit)} ({count} items)")
             if pos + 12 > src.base + len(src.buf):
@@ -675,13 +675,13 @@ class _Scan:
                 pos += 8
                 break
             if item_tag != ITEM or length == UNDEFINED_LENGTH:
-                raise self.stop("STRUCT-MALFORMED", f"encapsulated {_tag(tag)} holds "
+                raise self.stop(RuleId.STRUCT_MALFORMED, f"encapsulated {_tag(tag)} holds "
                                 f"{_tag(item_tag)} at {self.at(pos)} where a fragment item "
                                 "was expected")
             vpos = pos + 8
             vend = vpos + length
             if vend > limit:
-                raise self.stop("STRUCT-LENGTH", f"fragment {count} of {_tag(tag)} at "
+                raise self.stop(RuleId.STRUCT_LENGTH, f"fragment {count} of {_tag(tag)} at "
                                 f"{self.at(pos)} claims {length} bytes; {limit - vpos} left")
             if length >= 8:
                 four = src.buf[p + 8 : p + 12] if len(src.buf) >= p + 12 else \
@@ -696,12 +696,12 @@ class _Scan:
                 allowed = max(allowed, self.limits.fragments_per_frame * self.frames)
                 hard = allowed * 4
             if count > hard:
-                raise self.stop("STRUCT-FRAGMENTS", f"encapsulated {_tag(tag)} from "
+                raise self.stop(RuleId.STRUCT_FRAGMENTS, f"encapsulated {_tag(tag)} from "
                                 f"{self.at(start)} has more than {hard} fragments (the scan "
                                 f"stopped counting; {self.frames} frame(s))")
             pos = vend
         if tag in PIXEL_TAGS and count - 1 > allowed:
-            self.add("STRUCT-FRAGMENTS", f"encapsulated {_tag(tag)} at {self.at(start)} has "
+            self.add(RuleId.STRUCT_FRAGMENTS, f"encapsulated {_tag(tag)} at {self.at(start)} has "
                      f"{count - 1} fragments for {self.frames} frame(s) (more than {allowed})")
         return pos
 
@@ -745,7 +745,7 @@ class _Scan:
         sig = sniff(head, 0, vend - vpos)
         if sig is not None and sig.confirmed:
             if sig.family is Family.PDF:
-                self.add("HIDDEN-DOCUMENT", f"a PDF document ({vend - vpos} bytes) at "
+                self.add(RuleId.HIDDEN_DOCUMENT, f"a PDF document ({vend - vpos} bytes) at "
                          f"{self.at(vpos)} in {where}",
                          remove=(vpos, vend, f"value of {_tag(tag)}"))
                 self.pdf(src.read(vpos, min(vend, vpos + self.limits.max_document)),
@@ -754,8 +754,8 @@ class _Scan:
             if sig.family is Family.HTML:
                 text = src.read(vpos, min(vend, vpos + self.limits.max_document))
                 scripts = documents.xml_markers(text).script
-                self.add("HIDDEN-ACTIVE-CONTENT", f"HTML/script markup ({vend - vpos} bytes) at "
-                         f"{self.at(vpos)} in {where}"
+                self.add(RuleId.HIDDEN_ACTIVE_CONTENT, f"HTML/script markup ({vend - vpos} "
+                         f"bytes) at {self.at(vpos)} in {where}"
                          + (f", with {scripts} script marker(s)" if scripts else ""),
                          Severity.HIGH if scripts else None,
                          remove=(vpos, vend, f"value of {_tag(tag)}"))
@@ -763,7 +763,7 @@ class _Scan:
             self.report(sig, where, vpos, vend, depth)
             return
         if vpos <= self.pe_target < vend:
-            self.add("HIDDEN-EXECUTABLE", f"{where} ({vend - vpos} bytes from "
+            self.add(RuleId.HIDDEN_EXECUTABLE, f"{where} ({vend - vpos} bytes from "
                      f"{self.at(vpos)}) holds the PE header at byte {self.pe_target} that the "
                      "preamble's e_lfanew points to", remove=(vpos, vend, f"value of {_tag(tag)}"))
 
@@ -771,13 +771,13 @@ class _Scan:
         what = f"{sig.describe()} at {self.at(vpos)} in {where} ({vend - vpos} bytes)"
         remove = (vpos, vend, where.removeprefix("the "))
         if sig.family.executable or sig.executable_inside:
-            self.add("HIDDEN-EXECUTABLE", what, remove=remove)
+            self.add(RuleId.HIDDEN_EXECUTABLE, what, remove=remove)
         elif sig.family in (Family.ZIP, Family.ARCHIVE):
-            self.add("HIDDEN-ARCHIVE", what, remove=remove)
+            self.add(RuleId.HIDDEN_ARCHIVE, what, remove=remove)
         elif sig.family is Family.HTML:
-            self.add("HIDDEN-ACTIVE-CONTENT", what, remove=remove)
+            self.add(RuleId.HIDDEN_ACTIVE_CONTENT, what, remove=remove)
         elif sig.family is Family.PDF:
-            self.add("HIDDEN-DOCUMENT", what, remove=remove)
+            self.add(RuleId.HIDDEN_DOCUMENT, what, remove=remove)
 
     # -- encapsulated documents: PS3.3 A.45 --------------------------------------------------
     def document(self, src: Source, tag: int, vpos: int, vend: int) -> None:
@@ -798,22 +798,22 @@ class _Scan:
         remove = (vpos, vend, f"value of {_tag(tag)}")
         js = m.has("JavaScript", "JS")
         if js:
-            self.add("CONTENT-PDF-JAVASCRIPT", f"{m.describe('JavaScript', 'JS')} {size}",
+            self.add(RuleId.CONTENT_PDF_JAVASCRIPT, f"{m.describe('JavaScript', 'JS')} {size}",
                      remove=remove)
         if m.has("Launch"):
-            self.add("CONTENT-PDF-LAUNCH", f"{m.describe('Launch')} {size}", remove=remove)
+            self.add(RuleId.CONTENT_PDF_LAUNCH, f"{m.describe('Launch')} {size}", remove=remove)
         if m.has("EmbeddedFile", "EmbeddedFiles"):
-            self.add("CONTENT-PDF-EMBEDDED-FILE",
+            self.add(RuleId.CONTENT_PDF_EMBEDDED_FILE,
                      f"{m.describe('EmbeddedFile', 'EmbeddedFiles')} {size}", remove=remove)
         if m.has("AA") or (js and m.has("OpenAction")):
-            self.add("CONTENT-PDF-AUTO-ACTION", f"{m.describe('AA', 'OpenAction')} {size}",
+            self.add(RuleId.CONTENT_PDF_AUTO_ACTION, f"{m.describe('AA', 'OpenAction')} {size}",
                      Severity.HIGH if js else None, remove=remove)
         if m.has("RichMedia", "XFA", "SubmitForm", "ImportData"):
-            self.add("CONTENT-PDF-ACTIVE",
+            self.add(RuleId.CONTENT_PDF_ACTIVE,
                      f"{m.describe('RichMedia', 'XFA', 'SubmitForm', 'ImportData')} {size}",
                      remove=remove)
         if m.inflate_budget_hit:
-            self.add("CONTENT-PDF-ACTIVE", f"not every compressed stream could be searched "
+            self.add(RuleId.CONTENT_PDF_ACTIVE, f"not every compressed stream could be searched "
                      f"(more than {documents.MAX_STREAMS} streams or "
                      f"{documents.MAX_INFLATED} bytes inflated) {size}", Severity.LOW,
                      remove=remove)
@@ -823,13 +823,13 @@ class _Scan:
         size = f"in the XML of {where} ({vend - vpos} bytes at {self.at(vpos)})"
         remove = (vpos, vend, f"value of {_tag(tag)}")
         if m.script:
-            self.add("CONTENT-CDA-SCRIPT", f"{m.script} script marker(s) (<script>, "
+            self.add(RuleId.CONTENT_CDA_SCRIPT, f"{m.script} script marker(s) (<script>, "
                      f"javascript:, vbscript:) {size}", remove=remove)
         if m.objects:
             found = ", ".join(f"<{k}> x{n}" for k, n in sorted(m.objects.items()))
-            self.add("CONTENT-CDA-EMBEDDED", f"{found} {size}", remove=remove)
+            self.add(RuleId.CONTENT_CDA_EMBEDDED, f"{found} {size}", remove=remove)
         if m.entities:
-            self.add("CONTENT-CDA-ENTITY", f"{m.entities} <!ENTITY> declaration(s) {size}",
+            self.add(RuleId.CONTENT_CDA_ENTITY, f"{m.entities} <!ENTITY> declaration(s) {size}",
                      remove=remove)
 
     # -- after the data set ------------------------------------------------------------------
@@ -841,22 +841,22 @@ class _Scan:
         if not self.inflated:
             self.trailing_start = start
         if zero:
-            self.add("STRUCT-TRAILING", f"{n} zero bytes follow the data set at "
+            self.add(RuleId.STRUCT_TRAILING, f"{n} zero bytes follow the data set at "
                      f"{self.at(start)}", Severity.INFO)
             return
-        self.add("STRUCT-TRAILING", f"{n} bytes follow the data set at {self.at(start)}",
+        self.add(RuleId.STRUCT_TRAILING, f"{n} bytes follow the data set at {self.at(start)}",
                  remove=(start, src.size, "bytes after the data set"), truncate=True)
         sig = sniff_region(region[:HEAD])
         if sig is not None and sig.confirmed:
             what = f"{sig.describe()} in the bytes after the data set, at {self.at(start)}"
             if sig.family.executable or sig.executable_inside:
-                self.add("HIDDEN-EXECUTABLE", what)
+                self.add(RuleId.HIDDEN_EXECUTABLE, what)
             elif sig.family in (Family.ZIP, Family.ARCHIVE):
-                self.add("HIDDEN-ARCHIVE", what, Severity.MEDIUM)
+                self.add(RuleId.HIDDEN_ARCHIVE, what, Severity.MEDIUM)
             elif sig.family is Family.HTML:
-                self.add("HIDDEN-ACTIVE-CONTENT", what)
+                self.add(RuleId.HIDDEN_ACTIVE_CONTENT, what)
             else:
-                self.add("HIDDEN-DOCUMENT", what)
+                self.add(RuleId.HIDDEN_DOCUMENT, what)
 
     def zip_tail(self) -> None:
         """A ZIP end record at the very end makes the file open as an archive (polyglot)."""
@@ -875,7 +875,7 @@ class _Scan:
         end = zip_end(tail, start, size)
         if end is None or (self.trailing_start is not None and end.offset >= self.trailing_start):
             return
-        if any(r.start <= end.offset < r.end and r.finding_id == "HIDDEN-EXECUTABLE"
+        if any(r.start <= end.offset < r.end and r.finding_id == RuleId.HIDDEN_EXECUTABLE
                for r in self.removals if not r.inflated):
             return  # inside a value already reported as high (and removed by disarm)
         entries = f"{end.entries} entr{'y' if end.entries == 1 else 'ies'}"
@@ -883,10 +883,10 @@ class _Scan:
                 "and JAR tools open this file as an archive")
         remove = (end.offset, min(size, end.offset + 22), "ZIP end record")
         if end.runnable:
-            self.add("HIDDEN-EXECUTABLE", f"{what}; an entry is runnable (.{end.runnable})",
+            self.add(RuleId.HIDDEN_EXECUTABLE, f"{what}; an entry is runnable (.{end.runnable})",
                      remove=remove)
         else:
-            self.add("HIDDEN-ARCHIVE", what, Severity.MEDIUM, remove=remove)
+            self.add(RuleId.HIDDEN_ARCHIVE, what, Severity.MEDIUM, remove=remove)
 
 
 # -- the quick walk: clean files without the machinery ---------------------------------------
@@ -1227,10 +1227,10 @@ def _full_scan(src: Source, name: str, limits: Limits) -> ScanResult:
     try:
         return s.run()
     except ShortRead as short:
-        s.add("STRUCT-LENGTH", f"the file ended at byte {short.offset} while it was read")
+        s.add(RuleId.STRUCT_LENGTH, f"the file ended at byte {short.offset} while it was read")
     except (RecursionError, MemoryError, struct.error, ValueError, IndexError,
             OverflowError, zlib.error) as exc:  # a scanner bug must not become a crash
-        s.add("STRUCT-MALFORMED", f"scanner error: {exc.__class__.__name__} while walking the "
+        s.add(RuleId.STRUCT_MALFORMED, f"scanner error: {exc.__class__.__name__} while walking the "
               "structure; treat the file as unverified")
     return s.result(True)
 
