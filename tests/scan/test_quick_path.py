@@ -7,8 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pacsguard.scan.full import Source, _full_scan, _quick
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits
-from pacsguard.scan.scanner import Source, _full_scan, _quick
 from tests.scan import polyglots as P
 
 CORPUS = [P.clean_file(), P.with_private(P.ELF), P.with_private(P.SHELL),

@@ -9,9 +9,9 @@ a neutralised copy, never touching the original. docs/scan.md describes every fi
 from __future__ import annotations
 
 from pacsguard.scan.disarm import Disarmed, DisarmRecord, disarm_bytes, disarm_file
+from pacsguard.scan.full import Skipped, Unreadable, scan_bytes, scan_file, scan_paths
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult
 from pacsguard.scan.rules import RULES, Rule, RuleId
-from pacsguard.scan.scanner import Skipped, Unreadable, scan_bytes, scan_file, scan_paths
 
 __all__ = ["DEFAULT_LIMITS", "RULES", "DisarmRecord", "Disarmed", "Limits", "Removal", "Rule",
            "RuleId", "ScanResult", "Skipped", "Unreadable", "disarm_bytes", "disarm_file",

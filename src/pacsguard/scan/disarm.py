@@ -31,8 +31,8 @@ from pacsguard import __version__
 from pacsguard.errors import ConfigError, DicomReadError
 from pacsguard.files import write_fully
 from pacsguard.findings import Finding, Severity
+from pacsguard.scan.full import MANIFEST, PREAMBLE, scan_bytes
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult
-from pacsguard.scan.scanner import MANIFEST, PREAMBLE, scan_bytes
 
 __all__ = ["MANIFEST", "DisarmRecord", "Disarmed", "disarm_bytes", "disarm_file"]
 
