@@ -11,9 +11,8 @@ import pytest
 
 from pacsguard.errors import ConfigError, DicomReadError
 from pacsguard.findings import Severity
-from pacsguard.scan import Limits, scan_bytes, scan_file, scan_paths
+from pacsguard.scan import Limits, Unreadable, scan_bytes, scan_file, scan_paths
 from pacsguard.scan import source as source_module
-from pacsguard.scan.full import Unreadable
 from pacsguard.scan.model import ScanResult
 from tests.scan.polyglots import (
     ELF,

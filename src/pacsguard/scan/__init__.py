@@ -8,8 +8,8 @@ a neutralised copy, never touching the original. docs/scan.md describes every fi
 
 from __future__ import annotations
 
+from pacsguard.scan.api import Skipped, Unreadable, scan_bytes, scan_file, scan_paths
 from pacsguard.scan.disarm import Disarmed, DisarmRecord, disarm_bytes, disarm_file
-from pacsguard.scan.full import Skipped, Unreadable, scan_bytes, scan_file, scan_paths
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult
 from pacsguard.scan.rules import RULES, Rule, RuleId
 

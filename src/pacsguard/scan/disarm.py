@@ -31,7 +31,8 @@ from pacsguard import __version__
 from pacsguard.errors import ConfigError, DicomReadError
 from pacsguard.files import write_fully
 from pacsguard.findings import Finding, Severity
-from pacsguard.scan.full import MANIFEST, PREAMBLE, scan_bytes
+from pacsguard.scan.api import MANIFEST, scan_bytes
+from pacsguard.scan.layout import PREAMBLE
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult
 
 __all__ = ["MANIFEST", "DisarmRecord", "Disarmed", "disarm_bytes", "disarm_file"]
