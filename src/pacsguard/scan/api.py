@@ -180,7 +180,8 @@ def scan_paths(roots: Iterable[Path], *, limits: Limits = DEFAULT_LIMITS,
     """Scan every regular file under ``roots`` (any depth, symlinks below a root skipped).
 
     Results come in a stable order (sorted names, folder by folder). A root that does not
-    exist, or a folder with no files, raises :class:`ConfigError` naming it; a file that
+    exist raises :class:`PacsguardError`, a folder with no files its :class:`ConfigError`,
+    each naming it; a file that
     cannot be read is yielded as :class:`Unreadable` so one bad file does not hide the verdict
     on the rest. Files under ``skip`` (the disarm output folder) are left out. A disarm
     manifest (:func:`is_disarm_manifest`) met elsewhere, e.g. when the disarm folder itself
