@@ -60,3 +60,16 @@ class AdvisoryError(PacsguardError):
 class AssessError(PacsguardError):
     """An assessment cannot start or go on: no authorisation, a target out of scope, a peer
     that cannot be reached. The message says what to do."""
+
+
+# -- scan (pacsguard.scan) ----------------------------------------------------------------------
+
+
+class ShortRead(PacsguardError):
+    """The bytes a scan asked for are not there: the file ended, or shrank while it was
+    scanned (``pacsguard.scan.source``). The scanner turns it into a ``STRUCT-LENGTH``
+    finding naming ``offset``; it never reaches the operator."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"the file ends at byte {offset}")
+        self.offset = offset
