@@ -15,7 +15,7 @@ import pytest
 from pacsguard.errors import ConfigError
 from pacsguard.gateway.config import load_config
 from tests.fleet import OPTIMA_CT, write_images
-from tests.gateway.conftest import PATIENT_NAMES, echo, storescu, uids
+from tests.gateway.helpers import PATIENT_NAMES, echo, storescu, uids
 
 
 def test_images_from_an_allowed_sender_are_recorded_and_spooled_before_success(

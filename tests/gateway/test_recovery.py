@@ -13,7 +13,7 @@ from pacsguard.gateway.server import AuditLog, Receiver
 from pacsguard.integrity.fingerprint import fingerprint_file
 from pacsguard.workspace import Workspace
 from tests.fleet import OPTIMA_CT, write_images
-from tests.gateway.conftest import gateway_config
+from tests.gateway.helpers import gateway_config
 
 
 def _receiver(tmp_path: Path, destinations: str = "") -> Receiver:
