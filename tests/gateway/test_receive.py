@@ -181,7 +181,7 @@ def test_connections_beyond_the_cap_are_closed_and_audited(start_gateway: object
     import socket
     import time
 
-    from pacsguard.gateway.server import Receiver
+    from pacsguard.gateway.receiver import Receiver
 
     gw = start_gateway()  # type: ignore[operator]
     idle = [socket.create_connection(("127.0.0.1", gw.port), timeout=5)

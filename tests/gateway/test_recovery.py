@@ -8,8 +8,9 @@ from pathlib import Path
 
 from pydicom import dcmread
 
+from pacsguard.gateway.audit import AuditLog
 from pacsguard.gateway.config import load_config
-from pacsguard.gateway.server import AuditLog, Receiver
+from pacsguard.gateway.receiver import Receiver
 from pacsguard.integrity.fingerprint import fingerprint_file
 from pacsguard.workspace import Workspace
 from tests.fleet import OPTIMA_CT, write_images
@@ -84,7 +85,7 @@ def test_recovery_keeps_an_instance_received_again_from_another_sender(tmp_path:
 
 def test_a_store_with_an_invalid_uid_fails_cleanly(tmp_path: Path) -> None:
     from pacsguard.dicom import ul
-    from pacsguard.gateway.server import CANNOT_UNDERSTAND
+    from pacsguard.gateway.receiver import CANNOT_UNDERSTAND
 
     rc = _receiver(tmp_path)
     rq = ul.AssociationRequest("CT01", "PACSGUARD", "127.0.0.1", 5000, "", "")

@@ -46,9 +46,10 @@ def check_config_cmd(config: ConfigFile) -> None:
 def run_cmd(config: ConfigFile) -> None:
     """Receive images: fingerprint, append to the ledger and spool durably before answering
     Success. Stops gracefully on SIGTERM or Ctrl-C, finishing the stores in flight."""
+    from pacsguard.gateway.audit import AuditLog
     from pacsguard.gateway.config import load_config
     from pacsguard.gateway.forward import ForwarderProcess
-    from pacsguard.gateway.server import AuditLog, Receiver
+    from pacsguard.gateway.receiver import Receiver
 
     cfg = load_config(config)
     for warning in cfg.warnings():

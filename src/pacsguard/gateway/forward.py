@@ -36,8 +36,9 @@ from typing import Any
 
 from pacsguard.dates import utc_now
 from pacsguard.dicom import ul
+from pacsguard.gateway.audit import AuditLog
 from pacsguard.gateway.config import Destination
-from pacsguard.gateway.server import AuditLog, Spool, fsync_dir
+from pacsguard.gateway.spool import Spool, fsync_dir
 
 # files per association: at most 120 distinct presentation contexts are proposed, and a new
 # association with Orthanc cost ~25 ms (measured), a quarter of a millisecond per file at 100
