@@ -46,7 +46,7 @@ def check_config_cmd(config: ConfigFile) -> None:
 def run_cmd(config: ConfigFile) -> None:
     """Receive images: fingerprint, append to the ledger and spool durably before answering
     Success. Stops gracefully on SIGTERM or Ctrl-C, finishing the stores in flight."""
-    from pacsguard.gateway.audit import AuditLog
+    from pacsguard.gateway.audit import AuditEvent, AuditLog
     from pacsguard.gateway.config import load_config
     from pacsguard.gateway.forward import ForwarderProcess
     from pacsguard.gateway.receiver import Receiver
@@ -59,17 +59,18 @@ def run_cmd(config: ConfigFile) -> None:
     ledger, profile, attr_key = ws.open_ledger()
     audit = AuditLog(cfg.gateway.audit_log)
 
-    def guarded(what: str, step: Callable[[], object]) -> None:
+    def guarded(failed: AuditEvent, step: Callable[[], object]) -> None:
         """Run a housekeeping step; a failure is an audit event, never a stop."""
         try:
             step()
         except Exception as exc:
             with contextlib.suppress(Exception):
-                audit.write(f"{what}_failed", reason=f"{exc.__class__.__name__}: {exc}")
+                audit.write(failed, reason=f"{exc.__class__.__name__}: {exc}")
 
     def checkpoint() -> None:
         """Sign the ledger's head if it grew, keep the copy outside the database."""
-        guarded("checkpoint", lambda: ws.save_checkpoint_copy(ledger.sign_checkpoint()))
+        guarded(AuditEvent.CHECKPOINT_FAILED,
+                lambda: ws.save_checkpoint_copy(ledger.sign_checkpoint()))
 
     receiver = Receiver(cfg, ledger, profile, attr_key, audit)
     status_dir = cfg.gateway.spool_dir / "status"
@@ -109,14 +110,14 @@ def run_cmd(config: ConfigFile) -> None:
     next_checkpoint = time.monotonic() + cfg.gateway.checkpoint_seconds
     try:
         while not stop.wait(2.0):
-            guarded("receipts", receiver.flush_receipts)
+            guarded(AuditEvent.RECEIPTS_FAILED, receiver.flush_receipts)
             freed()
             if time.monotonic() >= next_checkpoint:
                 checkpoint()
                 next_checkpoint = time.monotonic() + cfg.gateway.checkpoint_seconds
     finally:
-        guarded("stop", receiver.stop)
-        guarded("receipts", receiver.flush_receipts)
+        guarded(AuditEvent.STOP_FAILED, receiver.stop)
+        guarded(AuditEvent.RECEIPTS_FAILED, receiver.flush_receipts)
         for f in forwarders:
             f.stop()
         for f in forwarders:
@@ -126,8 +127,8 @@ def run_cmd(config: ConfigFile) -> None:
                                  for k, v in receiver.cpu_seconds.items()}
         cpu["forward_ms"] = round(sum(f.cpu_seconds for f in forwarders) * 1000, 1)
         checkpoint()
-        guarded("stop", lambda: audit.write("gateway_stopped", pending=receiver.spool.used,
-                                            cpu=cpu))
+        guarded(AuditEvent.STOP_FAILED, lambda: audit.write(
+            AuditEvent.GATEWAY_STOPPED, pending=receiver.spool.used, cpu=cpu))
         audit.close()
         ledger.engine.dispose()
         err_console.print("gateway stopped", highlight=False)

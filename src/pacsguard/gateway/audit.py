@@ -11,10 +11,35 @@ from __future__ import annotations
 import json
 import os
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pacsguard.dates import utc_now
+
+
+class AuditEvent(StrEnum):
+    """The ``event`` of an audit line: the closed set the gateway writes (docs/gateway.md)."""
+
+    GATEWAY_STARTED = "gateway_started"
+    GATEWAY_STOPPED = "gateway_stopped"
+    ASSOCIATION_ACCEPTED = "association_accepted"
+    ASSOCIATION_REJECTED = "association_rejected"
+    ASSOCIATION_CLOSED = "association_closed"
+    ASSOCIATION_ERROR = "association_error"  # never expected: the upper layer failed
+    CONNECTION_FAILED = "connection_failed"  # closed before any association request
+    STORE_REFUSED = "store_refused"  # spool full, or larger than max_instance_bytes
+    STORE_FAILED = "store_failed"  # not DICOM, invalid UIDs, a failure on the way
+    STORE_REJECTED = "store_rejected"  # the scan found it weaponised (on_threat = reject)
+    QUARANTINED = "quarantined"  # the same, on_threat = quarantine
+    CHANGED_INSTANCE = "changed_instance"  # other content under a recorded SOP Instance UID
+    SPOOL_RECOVERED = "spool_recovered"
+    FORWARD_FAILED = "forward_failed"
+    DEAD_LETTER = "dead_letter"
+    # housekeeping steps of the supervisor that failed (a failure is audited, never a stop)
+    CHECKPOINT_FAILED = "checkpoint_failed"
+    RECEIPTS_FAILED = "receipts_failed"
+    STOP_FAILED = "stop_failed"
 
 
 class AuditLog:
@@ -25,8 +50,8 @@ class AuditLog:
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self._lock = threading.Lock()
 
-    def write(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"at": utc_now(), "event": event, **fields}, sort_keys=True,
+    def write(self, event: AuditEvent, **fields: Any) -> None:
+        line = json.dumps({"at": utc_now(), "event": str(event), **fields}, sort_keys=True,
                           ensure_ascii=False) + "\n"
         with self._lock:
             if self._fd is None:  # closed: a late thread must not write into a reused fd

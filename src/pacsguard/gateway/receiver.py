@@ -43,10 +43,20 @@ from typing import Any
 
 from pacsguard.dates import utc_now
 from pacsguard.dicom import ul
-from pacsguard.errors import DicomReadError, PacsguardError
+from pacsguard.dicom.status import (
+    CALLED_NOT_RECOGNISED,
+    CALLING_NOT_RECOGNISED,
+    LOCAL_LIMIT_EXCEEDED,
+    TEMPORARY_CONGESTION,
+    Dimse,
+    RejectResult,
+)
+from pacsguard.dicom.tags import AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID
+from pacsguard.dicom.uids import VERIFICATION
+from pacsguard.errors import DicomReadError, GatewayError, GatewayFailure
 from pacsguard.findings import Severity
-from pacsguard.gateway.audit import AuditLog
-from pacsguard.gateway.config import GatewayConfig
+from pacsguard.gateway.audit import AuditEvent, AuditLog
+from pacsguard.gateway.config import GatewayConfig, OnThreat
 from pacsguard.gateway.spool import Spool, fsync_dir, queued_name
 from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.fingerprint import complete_decoded, fingerprint_bytes, fingerprint_file
@@ -62,9 +72,6 @@ from pacsguard.integrity.status import Status, compare
 from pacsguard.scan import scan_bytes
 from pacsguard.store.schema import receipts
 
-SUCCESS = 0x0000
-OUT_OF_RESOURCES = 0xA700
-CANNOT_UNDERSTAND = 0xC000
 
 @dataclass
 class _AssocStats:
@@ -122,21 +129,25 @@ class Receiver:
         """Who may send (PS3.8 §9.3.4 result/source/reason): the calling AE title from its
         allowed addresses, to the gateway's own called AE title; else A-ASSOCIATE-RJ."""
         reason: ul.Rejection | None = None
+        transient, permanent = RejectResult.TRANSIENT, RejectResult.PERMANENT
         if self._draining.is_set():
-            reason = ul.Rejection(2, 3, 1, "gateway shutting down")
+            reason = ul.Rejection(transient, *TEMPORARY_CONGESTION, "gateway shutting down")
         elif len(self._stats) >= self.MAX_ASSOCIATIONS:
-            reason = ul.Rejection(2, 3, 2, "too many associations at once")
+            reason = ul.Rejection(transient, *LOCAL_LIMIT_EXCEEDED,
+                                  "too many associations at once")
         else:
             sender = self.cfg.sender_for(rq.calling_ae_title)
             if sender is None:
-                reason = ul.Rejection(1, 1, 3, "calling AE title not on the allow-list")
+                reason = ul.Rejection(permanent, *CALLING_NOT_RECOGNISED,
+                                      "calling AE title not on the allow-list")
             elif not sender.allows(rq.address):
-                reason = ul.Rejection(1, 1, 3, "calling AE title not allowed from this "
-                                      "address")
+                reason = ul.Rejection(permanent, *CALLING_NOT_RECOGNISED,
+                                      "calling AE title not allowed from this address")
             elif rq.called_ae_title != self.cfg.gateway.ae_title:
-                reason = ul.Rejection(1, 1, 7, "called AE title is not the gateway's")
+                reason = ul.Rejection(permanent, *CALLED_NOT_RECOGNISED,
+                                      "called AE title is not the gateway's")
         if reason is not None:
-            self.audit.write("association_rejected", calling_aet=rq.calling_ae_title,
+            self.audit.write(AuditEvent.ASSOCIATION_REJECTED, calling_aet=rq.calling_ae_title,
                              called_aet=rq.called_ae_title, address=rq.address, port=rq.port,
                              reason=reason.why,
                              result_source_diagnostic=[reason.result, reason.source,
@@ -145,22 +156,22 @@ class Receiver:
 
     def _on_established(self, rq: ul.AssociationRequest) -> None:
         self._stats[id(rq)] = _AssocStats(rq.calling_ae_title, rq.address, rq.port)
-        self.audit.write("association_accepted", calling_aet=rq.calling_ae_title,
+        self.audit.write(AuditEvent.ASSOCIATION_ACCEPTED, calling_aet=rq.calling_ae_title,
                          called_aet=rq.called_ae_title, address=rq.address, port=rq.port)
 
     def _on_closed(self, rq: ul.AssociationRequest, how: str) -> None:
         s = self._stats.pop(id(rq), None)
         if s is None:
             return
-        self.audit.write("association_closed", calling_aet=s.calling_aet, address=s.address,
-                         port=s.port, stored=s.stored, failed=s.failed,
+        self.audit.write(AuditEvent.ASSOCIATION_CLOSED, calling_aet=s.calling_aet,
+                         address=s.address, port=s.port, stored=s.stored, failed=s.failed,
                          sop_classes=dict(s.sop_classes), ended=how,
                          seconds=round(time.monotonic() - s.started, 3))
 
     def _on_failed(self, address: tuple[str, int], how: str) -> None:
         """A connection that never became an association request (a failed TLS handshake,
         a port scan, garbage): audited too, as security teams look for exactly these."""
-        self.audit.write("connection_failed", address=address[0], port=address[1],
+        self.audit.write(AuditEvent.CONNECTION_FAILED, address=address[0], port=address[1],
                          reason=how.removeprefix("aborted: "))
 
     def _on_too_large(self, rq: ul.AssociationRequest, exc: ul.TooLarge) -> None:
@@ -171,18 +182,18 @@ class Receiver:
         stats = self._stats.get(id(rq))
         if stats is not None:
             stats.failed += 1
-        self.audit.write("store_refused", calling_aet=rq.calling_ae_title, **instance,
+        self.audit.write(AuditEvent.STORE_REFUSED, calling_aet=rq.calling_ae_title, **instance,
                          reason=f"{exc}: the association was aborted (gateway."
                                 "max_instance_bytes)")
 
     # -- C-STORE ---------------------------------------------------------------------------
     def _on_store(self, rq: ul.AssociationRequest, msg: ul.Message) -> int:
         stats = self._stats.get(id(rq))
-        sop_class = msg.ui(0x0002)
+        sop_class = msg.ui(AFFECTED_SOP_CLASS_UID)
         status = self._store(rq, msg)
         if stats is not None:
             stats.sop_classes[sop_class] += 1
-            if status == SUCCESS:
+            if status == Dimse.SUCCESS:
                 stats.stored += 1
             else:
                 stats.failed += 1
@@ -193,26 +204,27 @@ class Receiver:
         assert msg.data_set is not None
         # every event about one instance names it (a UID is not patient data); one that is
         # not a valid UID (PS3.5 §9: digits and dots) could hold any text and is left out
-        instance = {"sop_instance_uid": msg.ui(0x1000)} if ul.valid_uid(msg.ui(0x1000)) \
-            else {}
-        bad = [name for e, name in ((0x0002, "SOP Class UID"), (0x1000, "SOP Instance UID"))
-               if not ul.valid_uid(msg.ui(e))]
+        sop_class, sop_instance = msg.ui(AFFECTED_SOP_CLASS_UID), msg.ui(AFFECTED_SOP_INSTANCE_UID)
+        instance = {"sop_instance_uid": sop_instance} if ul.valid_uid(sop_instance) else {}
+        bad = [name for uid, name in ((sop_class, "SOP Class UID"),
+                                      (sop_instance, "SOP Instance UID"))
+               if not ul.valid_uid(uid)]
         if bad or not ul.valid_uid(msg.context.transfer_syntax):
-            self.audit.write("store_failed", calling_aet=calling, **instance,
+            self.audit.write(AuditEvent.STORE_FAILED, calling_aet=calling, **instance,
                              reason=f"the C-STORE request's {' and '.join(bad) or 'UIDs'} "
                                     f"{'is' if len(bad) < 2 else 'are'} not a valid UID "
                                     "(PS3.5 §9)")
-            return CANNOT_UNDERSTAND
+            return Dimse.CANNOT_UNDERSTAND
         # PS3.10 file: our File Meta, then the data set exactly as received (no re-encoding)
-        data = ul.file_meta(msg.ui(0x0002), msg.ui(0x1000), msg.context.transfer_syntax,
+        data = ul.file_meta(sop_class, sop_instance, msg.context.transfer_syntax,
                             calling) + msg.data_set
         why = self.spool.reserve(len(data))
         if why is not None:
-            self.audit.write("store_refused", calling_aet=calling, **instance, reason=why,
+            self.audit.write(AuditEvent.STORE_REFUSED, calling_aet=calling, **instance, reason=why,
                              bytes=len(data))
-            return OUT_OF_RESOURCES
+            return Dimse.OUT_OF_RESOURCES
         threat = self._threat(data)
-        if threat and self.cfg.scan.on_threat == "reject":
+        if threat and self.cfg.scan.on_threat is OnThreat.REJECT:
             return self._reject(data, threat, calling, instance)
         # the spool write and its fsyncs run on an I/O thread while this one fingerprints and
         # commits to the ledger: the two waits for the disk overlap (docs/gateway.md)
@@ -229,28 +241,28 @@ class Receiver:
                     # lossless transcode by the PACS then verifies intact (docs/fingerprint.md)
                     fp, _ = complete_decoded(fp, data, self.profile)
             except DicomReadError as exc:
-                self.audit.write("store_failed", calling_aet=calling, **instance,
+                self.audit.write(AuditEvent.STORE_FAILED, calling_aet=calling, **instance,
                                  reason=f"not readable as DICOM: {exc}")
-                return CANNOT_UNDERSTAND
+                return Dimse.CANNOT_UNDERSTAND
             with self._timed("ledger"):
                 self._record(fp, data, calling, rq.address)
             tmp = written.result()
             if threat:  # on_threat = "quarantine": recorded, kept aside, never forwarded
                 self.spool.quarantine(tmp, queued_name(tmp))
                 self.spool.settle(len(data))
-                self.audit.write("quarantined", calling_aet=calling, **instance,
+                self.audit.write(AuditEvent.QUARANTINED, calling_aet=calling, **instance,
                                  findings=threat, bytes=len(data))
                 queued = True
-                return SUCCESS
+                return Dimse.SUCCESS
             self.spool.commit(tmp, queued_name(tmp))
             self.spool.settle(len(data))
             queued = True
             self.on_queued()
-            return SUCCESS
+            return Dimse.SUCCESS
         except Exception as exc:
-            self.audit.write("store_failed", calling_aet=calling, **instance,
+            self.audit.write(AuditEvent.STORE_FAILED, calling_aet=calling, **instance,
                              reason=f"{exc.__class__.__name__}: {exc}")
-            return OUT_OF_RESOURCES
+            return Dimse.OUT_OF_RESOURCES
         finally:
             if not queued:
                 self._discard(written, tmp, len(data))
@@ -258,7 +270,7 @@ class Receiver:
     def _threat(self, data: bytes) -> list[str]:
         """The ids of the scan findings at or above the configured threshold (none when
         scanning is off). Reads headers only; tens of microseconds (docs/scan.md)."""
-        if self.cfg.scan.on_threat == "off":
+        if self.cfg.scan.on_threat is OnThreat.OFF:
             return []
         with self._timed("scan"):
             result = scan_bytes(data, "<received>")
@@ -276,13 +288,13 @@ class Receiver:
             self.spool.settle(len(data))
         except OSError as exc:
             self.spool.release(len(data))
-            self.audit.write("store_failed", calling_aet=calling, **instance,
+            self.audit.write(AuditEvent.STORE_FAILED, calling_aet=calling, **instance,
                              reason=f"{exc.__class__.__name__}: {exc}")
-            return OUT_OF_RESOURCES
-        self.audit.write("store_rejected", calling_aet=calling, **instance, findings=threat,
-                         bytes=len(data), file=kept,
+            return Dimse.OUT_OF_RESOURCES
+        self.audit.write(AuditEvent.STORE_REJECTED, calling_aet=calling, **instance,
+                         findings=threat, bytes=len(data), file=kept,
                          reason="the scan found weaponised content")
-        return CANNOT_UNDERSTAND
+        return Dimse.CANNOT_UNDERSTAND
 
     def _write_tmp(self, data: bytes) -> Path:
         with self._timed("spool"):
@@ -339,7 +351,7 @@ class Receiver:
                                 self.profile)
             if status is Status.INTACT:
                 return None
-            self.audit.write("changed_instance", calling_aet=calling,
+            self.audit.write(AuditEvent.CHANGED_INSTANCE, calling_aet=calling,
                              sop_instance_uid=fp.sop_instance_uid,
                              supersedes_leaf=current.leaf_index, status=status.value)
             return PendingEntry(LedgerEntry(fp, utc_now(), kind="supersede",
@@ -379,7 +391,7 @@ class Receiver:
         if queued or deleted:
             fsync_dir(self.spool.tmp)
             self.spool.recount()
-            self.audit.write("spool_recovered", queued=queued, deleted=deleted)
+            self.audit.write(AuditEvent.SPOOL_RECOVERED, queued=queued, deleted=deleted)
         return queued, deleted
 
     # -- running ---------------------------------------------------------------------------
@@ -395,18 +407,18 @@ class Receiver:
                 ctx.load_verify_locations(str(t.client_ca))
                 ctx.verify_mode = ssl.CERT_REQUIRED
         except (OSError, ssl.SSLError) as exc:
-            raise PacsguardError(f"TLS certificate or key cannot be loaded: {exc}") from None
+            raise GatewayError(f"TLS certificate or key cannot be loaded: {exc}",
+                               reason=GatewayFailure.TLS_CREDENTIALS) from None
         return ctx
 
     def start(self) -> None:
         from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
         from pynetdicom.presentation import build_context
-        from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
         g = self.cfg.gateway
         supported = [build_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
                      for cx in AllStoragePresentationContexts if cx.abstract_syntax]
-        supported.append(build_context(Verification, ALL_TRANSFER_SYNTAXES))
+        supported.append(build_context(VERIFICATION, ALL_TRANSFER_SYNTAXES))
         self._acceptor = ul.Acceptor(g.ae_title, supported, self._decide, self._on_store,
                                      self._on_established, self._on_closed, self._on_failed,
                                      self._on_too_large, max_message=g.max_instance_bytes)
@@ -416,15 +428,15 @@ class Receiver:
             listener = socket.create_server((g.listen_address, g.port), backlog=64,
                                             family=_family(g.listen_address))
         except OSError as exc:
-            raise PacsguardError(f"cannot listen on {g.listen_address}:{g.port} "
-                                 f"({exc.strerror}); is another service using the port?"
-                                 ) from None
+            raise GatewayError(f"cannot listen on {g.listen_address}:{g.port} "
+                               f"({exc.strerror}); is another service using the port?",
+                               reason=GatewayFailure.CANNOT_LISTEN) from None
         listener.settimeout(0.5)
         self._listener = listener
         self._accept_thread = threading.Thread(target=self._accept_loop, args=(listener, ctx),
                                                name="gateway-accept", daemon=True)
         self._accept_thread.start()
-        self.audit.write("gateway_started", ae_title=g.ae_title, address=g.listen_address,
+        self.audit.write(AuditEvent.GATEWAY_STARTED, ae_title=g.ae_title, address=g.listen_address,
                          port=g.port, tls=self.cfg.tls is not None)
 
     def _accept_loop(self, listener: socket.socket, ctx: ssl.SSLContext | None) -> None:
@@ -444,7 +456,7 @@ class Receiver:
             with self._active_lock:
                 crowded = len(self._active) >= self.MAX_CONNECTIONS
             if crowded:  # any host that reaches the port could otherwise exhaust threads
-                self.audit.write("connection_failed", address=address[0], port=address[1],
+                self.audit.write(AuditEvent.CONNECTION_FAILED, address=address[0], port=address[1],
                                  reason=f"more than {self.MAX_CONNECTIONS} connections open")
                 sock.close()
                 continue
@@ -468,7 +480,7 @@ class Receiver:
                 self._acceptor.serve(conn, (address[0], address[1]))
         except Exception as exc:  # never expected: the acceptor handles its own failures
             with contextlib.suppress(Exception):
-                self.audit.write("association_error", address=address[0],
+                self.audit.write(AuditEvent.ASSOCIATION_ERROR, address=address[0],
                                  reason=f"{exc.__class__.__name__}: {exc}")
         finally:
             with self._active_lock:
