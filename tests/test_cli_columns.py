@@ -21,7 +21,7 @@ from pacsguard.cli.main import app
 from pacsguard.cli.output import column_widths
 from pacsguard.demo.scenario import run_demo
 from tests.fleet import CSAF, OPTIMA_CT, build_fleet, write_images
-from tests.gateway.conftest import gateway_config, storescu
+from tests.gateway.helpers import gateway_config, storescu
 from tests.peers import free_port
 
 

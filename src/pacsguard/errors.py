@@ -13,7 +13,7 @@ beside the code that raises and catches them.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 class PacsguardError(Exception):
@@ -73,3 +73,30 @@ class ShortRead(PacsguardError):
     def __init__(self, offset: int) -> None:
         super().__init__(f"the file ends at byte {offset}")
         self.offset = offset
+
+
+# -- the gateway (gateway/, app/gateway.py) ---------------------------------------------------
+
+
+class GatewayFailure(StrEnum):
+    """Why the gateway cannot start."""
+
+    TLS_CREDENTIALS = "tls_credentials"  # [tls] certificate or key cannot be loaded
+    CANNOT_LISTEN = "cannot_listen"  # the address or port cannot be bound (in use, not ours)
+
+
+class GatewayError(PacsguardError):
+    """The gateway cannot start; the message names the setting or port and what to do."""
+
+
+class PacsFailure(StrEnum):
+    """Why ``verify --pacs`` stopped without a verdict (gateway/pacs.py)."""
+
+    REFUSED = "refused"  # the PACS refused or did not answer the association
+    QUERY_FAILED = "query_failed"  # a C-FIND answered a failure status
+    LOCAL = "local"  # our side (the temporary folder's disk) failed while an instance arrived
+    ASSOCIATION_LOST = "association_lost"  # it ended during a C-GET, and again or for good
+
+
+class PacsError(PacsguardError):
+    """``verify --pacs`` cannot go on with the PACS; the message names it and what to do."""
