@@ -158,9 +158,10 @@ def assess_cmd(
         ae_title,
         reproducers_folder,
     )
-    from pacsguard.assess.report import render_html, to_json
+    from pacsguard.assess.report import to_json
     from pacsguard.assess.runner import assess
     from pacsguard.inventory.active import parse_target
+    from pacsguard.render.html import assessment_page
 
     authorisation = Authorisation.parse(authorized_by)  # refused before anything is sent
     t = parse_target(target)
@@ -189,7 +190,7 @@ def assess_cmd(
         if json_out is not None:
             _write(json_out, to_json(a))
     if html_out is not None:
-        _write(html_out, render_html(a))
+        _write(html_out, assessment_page(a))
     sys.exit(a.exit_status)
 
 
