@@ -30,14 +30,10 @@ from pacsguard.files import (
     parallel_map,
     sha256_file,
 )
+from pacsguard.integrity.audit import IntegrityReport
 from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.fingerprint import Fingerprint, fingerprint_file
-from pacsguard.integrity.ledger import (
-    IntegrityReport,
-    Ledger,
-    StoredEntry,
-    unpack_clinical_attrs,
-)
+from pacsguard.integrity.ledger import Ledger, StoredEntry, unpack_clinical_attrs
 from pacsguard.integrity.profile import HeaderProfile
 from pacsguard.integrity.status import SEVERITY, Finding, Status, compare
 
