@@ -28,7 +28,7 @@ from pacsguard.cli.common import DataDir, console, err_console, friendly, worksp
 from pacsguard.cli.output import Wide, new_table, print_table, relative
 from pacsguard.errors import ConfigError
 from pacsguard.files import iter_files
-from pacsguard.integrity.status import Finding, Status
+from pacsguard.integrity.status import Discrepancy, Status
 from pacsguard.integrity.verify import VerifyReport, verify
 
 
@@ -178,7 +178,7 @@ _STYLE = {Status.INTACT: "green", Status.HEADER_ALTERED: "yellow", Status.DUPLIC
           Status.UNRECORDED: "magenta"}
 
 
-def print_report(report: VerifyReport, findings: list[Finding] | None,
+def print_report(report: VerifyReport, findings: list[Discrepancy] | None,
                  roots: list[Path] | None = None, more: int = 0, wide: bool = False,
                  counted: str | None = None) -> None:
     """The verify report; ``findings`` are the worst first, ``more`` counts those not shown;
