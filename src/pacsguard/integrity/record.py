@@ -21,7 +21,7 @@ from pacsguard.dates import utc_now
 from pacsguard.errors import DicomReadError, LedgerError
 from pacsguard.files import default_workers, iter_file_paths, parallel_map
 from pacsguard.integrity.appender import EncodedEntry, encode
-from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.integrity.entry import EntryKind, LedgerEntry
 from pacsguard.integrity.fingerprint import Fingerprint, complete_decoded, fingerprint_file
 from pacsguard.integrity.ledger import (
     Ledger,
@@ -192,7 +192,7 @@ def _decide(profile: HeaderProfile, items: list[Fingerprinted],
                 "them in separate runs",
             ))
             continue
-        entry = LedgerEntry(fp, now, kind="supersede", supersedes=stored.leaf_index,
+        entry = LedgerEntry(fp, now, kind=EntryKind.SUPERSEDE, supersedes=stored.leaf_index,
                             reason=reason)
         to_append.append(PendingEntry(entry, path, encoded.clinical_attrs))
         slots.append(len(out))

@@ -194,7 +194,8 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
                                        "ORDER BY rowid"):
         uid = _uid_for_path(db, path)
         scratch.add_finding(Discrepancy(Status.CORRUPTED, uid, path, f"{path}: {reason}"))
-        db.execute("INSERT INTO seen VALUES (?,?,?,?)", (uid or None, path, b"", "corrupted"))
+        db.execute("INSERT INTO seen VALUES (?,?,?,?)",
+                   (uid or None, path, b"", Status.CORRUPTED.value))
 
     # 3b: full fingerprint of the rest
     db.commit()
@@ -205,7 +206,8 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
             uid = _uid_for_path(db, path)
             detail = why if not uid else f"{why} (recorded at this path)"
             scratch.add_finding(Discrepancy(Status.CORRUPTED, uid, path, detail))
-            db.execute("INSERT INTO seen VALUES (?,?,?,?)", (uid or None, path, b"", "corrupted"))
+            db.execute("INSERT INTO seen VALUES (?,?,?,?)",
+                   (uid or None, path, b"", Status.CORRUPTED.value))
             continue
         uid = fp.sop_instance_uid
         row = db.execute("SELECT trusted, entry, attrs, leaf FROM expected WHERE uid = ?",
@@ -231,9 +233,9 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     for uid in dup_uids:
         rows = db.execute("SELECT path, status FROM seen WHERE uid = ? ORDER BY path",
                           (uid,)).fetchall()
-        any_intact = any(s == "intact" for _, s in rows)
+        any_intact = any(s == Status.INTACT for _, s in rows)
         for path, st in rows:
-            if any_intact and st == "intact":
+            if any_intact and st == Status.INTACT:
                 continue
             others = ", ".join(p for p, _ in rows if p != path)
             db.execute("DELETE FROM findings WHERE uid = ? AND path = ?", (uid, path))
