@@ -51,6 +51,11 @@ class VerifyReport:
             n == 0 for s, n in self.counts.items() if s is not Status.INTACT
         )
 
+    @property
+    def not_intact(self) -> int:
+        """Instances (and ledger problems) in any status but ``intact``."""
+        return sum(n for s, n in self.counts.items() if s is not Status.INTACT)
+
 
 _W: dict[str, object] = {}
 
