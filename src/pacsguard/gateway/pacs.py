@@ -56,7 +56,7 @@ from pacsguard.gateway.config import Destination
 from pacsguard.integrity.fingerprint import fingerprint_file
 from pacsguard.integrity.ledger import Ledger, StoredEntry, unpack_clinical_attrs
 from pacsguard.integrity.profile import HeaderProfile
-from pacsguard.integrity.status import Finding, Status, compare
+from pacsguard.integrity.status import Discrepancy, Status, compare
 
 #: PS3.8 §9.3.2.2: at most 128 presentation contexts; two carry C-FIND and C-GET
 MAX_STORAGE_CONTEXTS = 126
@@ -98,7 +98,7 @@ class Scope:
 class PacsReport:
     """What ``verify --pacs`` found: one finding per instance concerned, worst first."""
 
-    findings: list[Finding]
+    findings: list[Discrepancy]
     seed: int
     listed: int  # instances the PACS listed (C-FIND), each UID once
     missing: int  # recorded in the ledger's scope, not listed
@@ -346,7 +346,7 @@ def verify_pacs(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     """List, compare and retrieve (module docstring); findings worst first."""
     seed = scope.seed if scope.seed is not None else random.SystemRandom().randrange(2**31)
     where = f"pacs:{dest.name}"
-    findings: list[Finding] = []
+    findings: list[Discrepancy] = []
     session = PacsAssociation(dest, calling_aet, [])
     try:
         listed = list_pacs(session, scope)
@@ -356,12 +356,12 @@ def verify_pacs(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     listed_uids = {x.sop for x in listed}
     missing = sorted(set(expected) - listed_uids)
     for uid in missing:
-        findings.append(Finding(Status.MISSING, uid, where, "recorded in the ledger, not held "
-                                "by the PACS (C-FIND does not list it)"))
+        findings.append(Discrepancy(Status.MISSING, uid, where, "recorded in the ledger, not held "
+                                    "by the PACS (C-FIND does not list it)"))
     for x in listed:
         if x.sop not in expected and (scope.study is None or x.study == scope.study):
-            findings.append(Finding(Status.UNRECORDED, x.sop, where, "held by the PACS but "
-                                    "never recorded: the gateway never saw it"))
+            findings.append(Discrepancy(Status.UNRECORDED, x.sop, where, "held by the PACS but "
+                                        "never recorded: the gateway never saw it"))
     chosen = [x for x in listed if x.sop in expected]
     if scope.sampled:
         assert scope.sample is not None
@@ -397,7 +397,7 @@ class _Retriever:
         self.calling_aet = calling_aet
         self.where = where
         self.progress = progress
-        self.findings: list[Finding] = []
+        self.findings: list[Discrepancy] = []
         self.count = 0
         self.batch: _Batch | None = None
         self.tmp = Path(".")
@@ -406,7 +406,7 @@ class _Retriever:
         self.assoc: PacsAssociation
 
     def run(self, chosen: list[Listed], recorded: dict[str, _Recorded],
-            by_series: bool) -> list[Finding]:
+            by_series: bool) -> list[Discrepancy]:
         pairs: dict[tuple[str, str], int] = {}
         for r in recorded.values():
             pairs[(r.sop_class, r.transfer_syntax)] = pairs.get(
@@ -442,7 +442,7 @@ class _Retriever:
                     if x.sop in done:
                         continue
                     r = recorded[x.sop]
-                    self.findings.append(Finding(
+                    self.findings.append(Discrepancy(
                         Status.CORRUPTED, x.sop, self.where,
                         "listed by the PACS but not returned by C-GET: "
                         f"{self.assoc.offered(r.sop_class, r.transfer_syntax)}; its C-GET "
@@ -516,18 +516,18 @@ class _Retriever:
         self._advance(len(data))
         return Dimse.SUCCESS
 
-    def _compare(self, sop: str, path: Path, stored: StoredEntry | None) -> Finding:
+    def _compare(self, sop: str, path: Path, stored: StoredEntry | None) -> Discrepancy:
         where = self.where
         if stored is None:  # recorded when listed; a ledger only grows, so this is not expected
-            return Finding(Status.UNRECORDED, sop, where, "returned by the PACS; its ledger "
-                           "entry could not be read")
+            return Discrepancy(Status.UNRECORDED, sop, where, "returned by the PACS; its ledger "
+                               "entry could not be read")
         try:
             fp = fingerprint_file(path, self.profile, self.attr_key)
             # the file itself: a transfer syntax changed by the PACS is decoded and compared
             status, detail = compare(stored.entry.fingerprint,
                                      unpack_clinical_attrs(stored.clinical_attrs), fp, path,
                                      self.profile)
-            return Finding(status, sop, where, detail.replace(str(path), where))
+            return Discrepancy(status, sop, where, detail.replace(str(path), where))
         except DicomReadError as exc:
-            return Finding(Status.CORRUPTED, sop, where,
-                           f"returned, but not readable: {exc}".replace(str(path), where))
+            return Discrepancy(Status.CORRUPTED, sop, where,
+                               f"returned, but not readable: {exc}".replace(str(path), where))
