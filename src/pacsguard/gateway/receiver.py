@@ -58,7 +58,7 @@ from pacsguard.findings import Severity
 from pacsguard.gateway.audit import AuditEvent, AuditLog
 from pacsguard.gateway.config import GatewayConfig, OnThreat
 from pacsguard.gateway.spool import Spool, fsync_dir, queued_name
-from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.integrity.entry import EntryKind, LedgerEntry
 from pacsguard.integrity.fingerprint import complete_decoded, fingerprint_bytes, fingerprint_file
 from pacsguard.integrity.ledger import (
     Ledger,
@@ -354,7 +354,7 @@ class Receiver:
             self.audit.write(AuditEvent.CHANGED_INSTANCE, calling_aet=calling,
                              sop_instance_uid=fp.sop_instance_uid,
                              supersedes_leaf=current.leaf_index, status=status.value)
-            return PendingEntry(LedgerEntry(fp, utc_now(), kind="supersede",
+            return PendingEntry(LedgerEntry(fp, utc_now(), kind=EntryKind.SUPERSEDE,
                                             supersedes=current.leaf_index,
                                             reason=f"received again by the gateway from "
                                             f"{calling} with other content ({status.value})"),

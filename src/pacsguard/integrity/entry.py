@@ -101,8 +101,7 @@ class LedgerEntry:
 
     fingerprint: Fingerprint
     recorded_at: str  # RFC 3339 UTC, seconds, e.g. 2026-11-27T21:00:00Z
-    #: an :class:`EntryKind` (a plain ``"supersede"`` still reads the same: members are strs)
-    kind: str = EntryKind.RECORD
+    kind: EntryKind = EntryKind.RECORD
     supersedes: int | None = None  # leaf index of the entry this one replaces
     reason: str = ""
 
