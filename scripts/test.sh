@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: system packages, virtual environment, ruff, mypy,
-# pytest. The PostgreSQL server the tests use is started by the tests themselves (on 127.0.0.1,
-# a free port, a password made up for the run) and stopped when they end; so are the DICOM
-# peers (dcmtk's storescp, Orthanc), on 127.0.0.1 and free ports.
+# lint-imports (the import layers of docs/architecture.md), pytest. The PostgreSQL server the
+# tests use is started by the tests themselves (on 127.0.0.1, a free port, a password made up
+# for the run) and stopped when they end; so are the DICOM peers (dcmtk's storescp, Orthanc),
+# on 127.0.0.1 and free ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +27,5 @@ python3 -m venv .venv
 
 echo "== ruff"; .venv/bin/ruff check src tests benchmarks scripts
 echo "== mypy"; .venv/bin/mypy
+echo "== lint-imports"; .venv/bin/lint-imports
 echo "== pytest"; .venv/bin/pytest "$@"

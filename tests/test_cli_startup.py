@@ -77,7 +77,7 @@ def test_verify_imports_only_what_verifying_files_needs(tmp_path: Path) -> None:
     assert status == 0  # nothing recorded under an empty folder: all intact
     assert loaded & COMMAND_MODULES == {"pacsguard.cli.integrity"}
     for unneeded in ("pydantic", "pydicom", "numpy", "alembic", "pacsguard.scan",
-                     "pacsguard.advisories.match", "pacsguard.gateway.server", "jsonschema"):
+                     "pacsguard.advisories.match", "pacsguard.gateway.receiver", "jsonschema"):
         assert unneeded not in loaded, unneeded
 
 

@@ -18,7 +18,7 @@ from pydicom.uid import generate_uid
 
 from pacsguard.demo.scenario import PATIENTS, _ct_slice
 from pacsguard.integrity import merkle
-from pacsguard.integrity.ledger import _PG_LOCK_KEY
+from pacsguard.integrity.appender import _PG_LOCK_KEY
 from pacsguard.integrity.record import record
 from pacsguard.integrity.verify import verify
 from pacsguard.workspace import Workspace

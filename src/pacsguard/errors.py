@@ -156,3 +156,41 @@ class NoContextAccepted(AssociationError):
     def __init__(self, why: str, refused: dict[tuple[str, tuple[str, ...]], int]) -> None:
         super().__init__(why)
         self.refused = refused
+# -- scan (pacsguard.scan) ----------------------------------------------------------------------
+
+
+class ShortRead(PacsguardError):
+    """The bytes a scan asked for are not there: the file ended, or shrank while it was
+    scanned (``pacsguard.scan.source``). The scanner turns it into a ``STRUCT-LENGTH``
+    finding naming ``offset``; it never reaches the operator."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"the file ends at byte {offset}")
+        self.offset = offset
+
+
+# -- the gateway (gateway/, app/gateway.py) ---------------------------------------------------
+
+
+class GatewayFailure(StrEnum):
+    """Why the gateway cannot start."""
+
+    TLS_CREDENTIALS = "tls_credentials"  # [tls] certificate or key cannot be loaded
+    CANNOT_LISTEN = "cannot_listen"  # the address or port cannot be bound (in use, not ours)
+
+
+class GatewayError(PacsguardError):
+    """The gateway cannot start; the message names the setting or port and what to do."""
+
+
+class PacsFailure(StrEnum):
+    """Why ``verify --pacs`` stopped without a verdict (gateway/pacs.py)."""
+
+    REFUSED = "refused"  # the PACS refused or did not answer the association
+    QUERY_FAILED = "query_failed"  # a C-FIND answered a failure status
+    LOCAL = "local"  # our side (the temporary folder's disk) failed while an instance arrived
+    ASSOCIATION_LOST = "association_lost"  # it ended during a C-GET, and again or for good
+
+
+class PacsError(PacsguardError):
+    """``verify --pacs`` cannot go on with the PACS; the message names it and what to do."""

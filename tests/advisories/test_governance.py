@@ -19,7 +19,8 @@ from pacsguard.integrity.record import record
 from pacsguard.inventory.machines import Machine, list_machines
 from pacsguard.inventory.passive import sync
 from pacsguard.inventory.register import export_csv, import_csv, register_entries
-from pacsguard.reports.html import render
+from pacsguard.render.html import governance_page
+from pacsguard.reports.governance import governance_report
 from pacsguard.reports.status import patch_status
 from pacsguard.store.schema import decisions
 from pacsguard.workspace import Workspace
@@ -237,7 +238,8 @@ def test_the_html_report_is_one_escaped_self_contained_page(engine: Engine) -> N
     vue = _machine(engine, "VUE-01")
     record_decision(engine, "ICSMA-21-187-01", vue.id, "mitigated",
                     {"what": "<script>alert(1)</script>", "until": "2027-01-01"}, "me")
-    html = render(patch_status(engine, TODAY), "t.local/ledger", TODAY, 30)
+    html = governance_page(governance_report(patch_status(engine, TODAY), "t.local/ledger",
+                                             TODAY, 30))
     assert html.startswith("<!DOCTYPE html>")
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "ICSMA-21-187-01" in html and "Philips Vue PACS (SN VUE-01)" in html

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pydicom
 
-from pacsguard.assess.report import render_html, to_json
+from pacsguard.assess.report import to_json
 from pacsguard.assess.runner import assess
 from pacsguard.assess.testdata import TEST_DESCRIPTION, TEST_PATIENT_NAME
 from pacsguard.findings import Severity
+from pacsguard.render.html import assessment_page
 from tests.assess.targets import ARCHIVE, SAMPLES, dcmqrscp_peer, make_cert, options
 from tests.peers import storescp
 
@@ -45,7 +46,7 @@ def test_dcmqrscp_exposes_its_archive_to_any_caller_and_only_counts_are_kept(
     # its database binds values: metacharacters change nothing
     assert not {"QUERY-INJECTION", "QUERY-ERROR-ON-METACHARS"} & set(by_id)
     # no value from the archive appears anywhere in what pacsguard produced
-    out = to_json(a) + render_html(a)
+    out = to_json(a) + assessment_page(a)
     for name in ARCHIVE:
         ds = pydicom.dcmread(SAMPLES / name)
         for key in ("PatientName", "PatientID", "StudyInstanceUID", "AccessionNumber",
@@ -138,7 +139,7 @@ def test_tls_versions_a_missing_client_certificate_hides_leave_transport_incompl
     assert transport.incomplete and "TLS 1.2" in transport.gap and "--tls-cert" in transport.gap
     assert not without.complete and without.exit_status == 2
     assert without.as_dict()["incomplete_checks"][-1]["why"] == transport.gap
-    assert f"Incomplete: {transport.gap}" in render_html(without)
+    assert f"Incomplete: {transport.gap}" in assessment_page(without)
     [transport] = [s for s in given.sections if s.family == "transport"]
     facts = {f.name: f.value for f in transport.facts}
     assert facts[f"TLS 1.2 ({port})"].startswith("accepted")

@@ -11,7 +11,7 @@ from pacsguard.assess.model import TlsClient
 from pacsguard.assess.runner import assess
 from pacsguard.findings import Severity
 from tests.assess.targets import make_cert, options
-from tests.gateway.conftest import Gateway, echo, start_gateway
+from tests.gateway.helpers import Gateway, echo, start_gateway
 
 __all__ = ["start_gateway"]  # the fixture, shared with tests/gateway
 

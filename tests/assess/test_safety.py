@@ -20,10 +20,11 @@ from pacsguard.assess.model import (
     Section,
 )
 from pacsguard.assess.net import Pacer
-from pacsguard.assess.report import render_html, to_json
+from pacsguard.assess.report import to_json
 from pacsguard.assess.runner import assess
 from pacsguard.cli.assess import register
 from pacsguard.findings import Finding, Severity
+from pacsguard.render.html import assessment_page
 from tests.assess.targets import contacted, listener, options, web_peer
 from tests.peers import free_port, storescp
 
@@ -94,7 +95,7 @@ def test_the_html_report_is_self_contained_and_escapes_what_it_quotes() -> None:
                    "2025-01-01T00:00:00Z", "2025-01-01T00:00:01Z", 1.0, "test",
                    (Fact("rate", "10"),),
                    (Section("web", "Web APIs", (finding,), (Fact("x", evil),)),))
-    html = render_html(a)
+    html = assessment_page(a)
     assert evil not in html and "&lt;script&gt;" in html
     assert "<b>Eve</b>" not in html and "&lt;b&gt;Eve" in html
     assert "<script" not in html and "src=" not in html and "<link" not in html

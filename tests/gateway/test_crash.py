@@ -17,8 +17,7 @@ from pydicom import dcmread
 
 from pacsguard.workspace import Workspace
 from tests.fleet import OPTIMA_CT, write_images
-from tests.gateway.conftest import Gateway
-from tests.gateway.test_forward import _destination, _wait, _waiting
+from tests.gateway.helpers import Gateway, destination, wait_until, waiting
 from tests.peers import orthanc
 
 
@@ -48,7 +47,7 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged(start_gateway: Callable[..
     images = tmp_path / "modality"
     write_images(images, OPTIMA_CT, 500)
     with orthanc(tmp_path / "orthanc") as pacs:
-        gw = start_gateway(tail=_destination(pacs.port))
+        gw = start_gateway(tail=destination(pacs.port))
         sender = subprocess.Popen(
             [shutil.which("storescu") or "storescu", "-v", "-to", "10", "-aet", "CT01", "-aec",
              "PACSGUARD", "+sd", "+r", "127.0.0.1", str(gw.port), str(images)],
@@ -62,13 +61,13 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged(start_gateway: Callable[..
         gw.proc.send_signal(signal.SIGKILL)
         gw.proc.wait()
         # the forwarder dies with its gateway: it must not go on sending from the spool
-        assert _wait(lambda: not any(Path(f"/proc/{p}").exists() for p in forwarders), 15)
+        assert wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in forwarders), 15)
         log, _ = sender.communicate(timeout=120)
         acked = _acknowledged(log)
         assert 0 < len(acked) < 500, "the kill should land mid-stream"
 
-        restarted = start_gateway(tail=_destination(pacs.port))
-        assert _wait(lambda: _waiting(restarted) == 0, 120)
+        restarted = start_gateway(tail=destination(pacs.port))
+        assert wait_until(lambda: waiting(restarted) == 0, 120)
         in_pacs = {str(i["MainDicomTags"]["SOPInstanceUID"])
                    for i in pacs.rest("/instances?expand")}
         acked_uids = {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in acked}

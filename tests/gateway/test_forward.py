@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,27 +13,8 @@ from typer.testing import CliRunner
 
 from pacsguard.cli.main import app
 from tests.fleet import OPTIMA_CT, SAMPLES, write_images
-from tests.gateway.conftest import Gateway, storescu, uids
+from tests.gateway.helpers import Gateway, destination, storescu, uids, wait_until, waiting
 from tests.peers import free_port, orthanc
-
-
-def _destination(port: int, ae: str = "ORTHANC", extra: str = "") -> str:
-    return (f'\n[[destination]]\nname = "pacs"\nae_title = "{ae}"\nhost = "127.0.0.1"\n'
-            f"port = {port}\nallow_plain_tcp = true\nbackoff_min_seconds = 0.2\n"
-            f"backoff_max_seconds = 1\ntimeout_seconds = 5\n{extra}")
-
-
-def _wait(predicate: Callable[[], bool], seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
-
-
-def _waiting(gw: Gateway) -> int:
-    return len(list((gw.spool / "out" / "pacs").iterdir()))
 
 
 def _status(gw: Gateway) -> dict[str, object]:
@@ -49,14 +29,14 @@ def test_images_reach_orthanc_and_the_spool_drains(start_gateway: Callable[..., 
     images = tmp_path / "modality"
     write_images(images, OPTIMA_CT, 10)
     with orthanc(tmp_path / "orthanc") as pacs:
-        gw = start_gateway(tail=_destination(pacs.port))
+        gw = start_gateway(tail=destination(pacs.port))
         r = storescu(gw.port, images)
         assert r.returncode == 0, r.stdout + r.stderr
-        assert _wait(lambda: _waiting(gw) == 0 and pacs.count() == 10)
+        assert wait_until(lambda: waiting(gw) == 0 and pacs.count() == 10)
         assert gw.ledger_uids() == uids(images)
         st = _status(gw)
         assert st["depth"] == 0 and st["dead_letters"] == 0
-        assert _wait(lambda: _status(gw)["sent"] == 10, 10)
+        assert wait_until(lambda: _status(gw)["sent"] == 10, 10)
 
 
 def test_a_pacs_outage_only_delays_nothing_is_lost_or_doubled(
@@ -64,13 +44,13 @@ def test_a_pacs_outage_only_delays_nothing_is_lost_or_doubled(
     images = tmp_path / "modality"
     write_images(images, OPTIMA_CT, 8)
     port = free_port()
-    gw = start_gateway(tail=_destination(port))
+    gw = start_gateway(tail=destination(port))
     assert storescu(gw.port, images).returncode == 0  # acknowledged while the PACS is down
-    assert _waiting(gw) == 8
-    assert _wait(lambda: int(str(_status(gw)["failures"])) > 0, 20)
+    assert waiting(gw) == 8
+    assert wait_until(lambda: int(str(_status(gw)["failures"])) > 0, 20)
     assert _status(gw)["depth"] == 8 and _status(gw)["last_error"]
     with orthanc(tmp_path / "orthanc", port=port) as pacs:
-        assert _wait(lambda: _waiting(gw) == 0 and pacs.count() == 8)
+        assert wait_until(lambda: waiting(gw) == 0 and pacs.count() == 8)
     assert len(gw.ledger_uids()) == 8
     ledger_rows = sum(1 for e in gw.audit_events() if e["event"] == "dead_letter")
     assert ledger_rows == 0
@@ -93,9 +73,9 @@ def test_an_instance_the_pacs_keeps_refusing_becomes_a_dead_letter(
     try:
         images = tmp_path / "modality"
         write_images(images, OPTIMA_CT, 2)
-        gw = start_gateway(tail=_destination(port, ae="REFUSER", extra="max_attempts = 2\n"))
+        gw = start_gateway(tail=destination(port, ae="REFUSER", extra="max_attempts = 2\n"))
         assert storescu(gw.port, images).returncode == 0
-        assert _wait(lambda: len(list((gw.spool / "dead" / "pacs").iterdir())) == 2, 60)
+        assert wait_until(lambda: len(list((gw.spool / "dead" / "pacs").iterdir())) == 2, 60)
     finally:
         server.shutdown()
     dead = [e for e in gw.audit_events() if e["event"] == "dead_letter"]
@@ -109,11 +89,11 @@ def test_a_refused_association_backs_off_without_dead_letters(
     images = tmp_path / "modality"
     write_images(images, OPTIMA_CT, 2)
     with orthanc(tmp_path / "orthanc") as pacs:
-        gw = start_gateway(tail=_destination(pacs.port, ae="WRONG-AE", extra="max_attempts = 2\n"))
+        gw = start_gateway(tail=destination(pacs.port, ae="WRONG-AE", extra="max_attempts = 2\n"))
         assert storescu(gw.port, images).returncode == 0
-        assert _wait(lambda: int(str(_status(gw)["failures"])) >= 4, 30)
+        assert wait_until(lambda: int(str(_status(gw)["failures"])) >= 4, 30)
         assert "refused the association" in str(_status(gw)["last_error"])
-        assert _waiting(gw) == 2 and not list((gw.spool / "dead" / "pacs").iterdir())
+        assert waiting(gw) == 2 and not list((gw.spool / "dead" / "pacs").iterdir())
 
 
 def test_forwarding_over_dicom_tls_to_a_tls_only_peer(start_gateway: Callable[..., Gateway],
@@ -132,7 +112,7 @@ def test_forwarding_over_dicom_tls_to_a_tls_only_peer(start_gateway: Callable[..
             f"[destination.tls]\nca = '{cert}'\n"))
         assert storescu(gw.port, images).returncode == 0
         received = tmp_path / "scp" / "received"
-        assert _wait(lambda: _waiting(gw) == 0 and len(list(received.iterdir())) == 4, 60)
+        assert wait_until(lambda: waiting(gw) == 0 and len(list(received.iterdir())) == 4, 60)
 
 
 J2K = SAMPLES / "pydicom-data" / "MR2_J2KI.dcm"  # JPEG 2000 (1.2.840.10008.1.2.4.91)
@@ -156,10 +136,10 @@ def test_a_jpeg2000_image_the_destination_refuses_is_a_dead_letter_naming_the_sy
     write_images(images, OPTIMA_CT, 2)
     shutil.copy(J2K, images / "MR2_J2KI.dcm")
     with storescp(tmp_path / "scp") as port:
-        gw = start_gateway(tail=_destination(port, ae="STORESCP", extra="max_attempts = 2\n"))
+        gw = start_gateway(tail=destination(port, ae="STORESCP", extra="max_attempts = 2\n"))
         assert storescu(gw.port, images, as_they_are=True).returncode == 0
         received = tmp_path / "scp" / "received"
-        assert _wait(lambda: len(list(received.iterdir())) == 2 and _waiting(gw) == 0, 60)
+        assert wait_until(lambda: len(list(received.iterdir())) == 2 and waiting(gw) == 0, 60)
     assert _dead_reasons(gw) == [J2K_REFUSED]
     assert J2K_REFUSED in str(_status(gw)["last_error"])
 
@@ -174,9 +154,9 @@ def test_an_association_whose_every_context_is_refused_counts_attempts_and_names
     images.mkdir()
     shutil.copy(J2K, images / "MR2_J2KI.dcm")
     with storescp(tmp_path / "scp") as port:
-        gw = start_gateway(tail=_destination(port, ae="STORESCP", extra="max_attempts = 2\n"))
+        gw = start_gateway(tail=destination(port, ae="STORESCP", extra="max_attempts = 2\n"))
         assert storescu(gw.port, images, as_they_are=True).returncode == 0
-        assert _wait(lambda: len(list((gw.spool / "dead" / "pacs").iterdir())) == 1, 60)
+        assert wait_until(lambda: len(list((gw.spool / "dead" / "pacs").iterdir())) == 1, 60)
     assert _dead_reasons(gw) == [J2K_REFUSED]
     failed = [e for e in gw.audit_events() if e["event"] == "forward_failed"]
     assert [e["reason"] for e in failed] == [J2K_REFUSED]  # the first attempt of two

@@ -4,10 +4,12 @@ every SOP class an uncompressed one, and no association more than 126 storage co
 
 from __future__ import annotations
 
-from pacsguard.gateway.pacs import MAX_STORAGE_CONTEXTS, NATIVE, OTHER_STANDARD, plan_contexts
+from pacsguard.dicom.uids import JPEG_2000, OTHER_STANDARD_SYNTAXES, RLE_LOSSLESS, UNCOMPRESSED_LE
+from pacsguard.gateway.pacs import MAX_STORAGE_CONTEXTS, plan_contexts
 
 CT, MR = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"
-J2K, RLE = "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5"
+J2K, RLE = JPEG_2000, RLE_LOSSLESS
+NATIVE = UNCOMPRESSED_LE
 
 
 def test_each_recorded_syntax_has_its_own_context_and_each_class_an_uncompressed_one() -> None:
@@ -17,7 +19,7 @@ def test_each_recorded_syntax_has_its_own_context_and_each_class_an_uncompressed
     # then the other standard syntaxes, each class in turn, never one recorded already
     assert (CT, (RLE,)) in proposed and (MR, (RLE,)) in proposed
     assert proposed.count((MR, (J2K,))) == 1 and (CT, (J2K,)) in proposed
-    assert len(proposed) == 3 + 2 * len(OTHER_STANDARD) - 1
+    assert len(proposed) == 3 + 2 * len(OTHER_STANDARD_SYNTAXES) - 1
 
 
 def test_more_classes_than_one_association_holds_are_split_over_rounds() -> None:

@@ -15,7 +15,7 @@ import pytest
 from pacsguard.errors import ConfigError
 from pacsguard.gateway.config import load_config
 from tests.fleet import OPTIMA_CT, write_images
-from tests.gateway.conftest import PATIENT_NAMES, echo, storescu, uids
+from tests.gateway.helpers import PATIENT_NAMES, echo, storescu, uids
 
 
 def test_images_from_an_allowed_sender_are_recorded_and_spooled_before_success(
@@ -181,7 +181,7 @@ def test_connections_beyond_the_cap_are_closed_and_audited(start_gateway: object
     import socket
     import time
 
-    from pacsguard.gateway.server import Receiver
+    from pacsguard.gateway.receiver import Receiver
 
     gw = start_gateway()  # type: ignore[operator]
     idle = [socket.create_connection(("127.0.0.1", gw.port), timeout=5)

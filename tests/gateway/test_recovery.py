@@ -8,12 +8,13 @@ from pathlib import Path
 
 from pydicom import dcmread
 
+from pacsguard.gateway.audit import AuditLog
 from pacsguard.gateway.config import load_config
-from pacsguard.gateway.server import AuditLog, Receiver
+from pacsguard.gateway.receiver import Receiver
 from pacsguard.integrity.fingerprint import fingerprint_file
 from pacsguard.workspace import Workspace
 from tests.fleet import OPTIMA_CT, write_images
-from tests.gateway.conftest import gateway_config
+from tests.gateway.helpers import gateway_config
 
 
 def _receiver(tmp_path: Path, destinations: str = "") -> Receiver:
@@ -84,7 +85,7 @@ def test_recovery_keeps_an_instance_received_again_from_another_sender(tmp_path:
 
 def test_a_store_with_an_invalid_uid_fails_cleanly(tmp_path: Path) -> None:
     from pacsguard.dicom import pdu, ul
-    from pacsguard.gateway.server import CANNOT_UNDERSTAND
+    from pacsguard.dicom.status import Dimse
 
     rc = _receiver(tmp_path)
     rq = ul.AssociationRequest("CT01", "PACSGUARD", "127.0.0.1", 5000, "", "")
@@ -92,5 +93,5 @@ def test_a_store_with_an_invalid_uid_fails_cleanly(tmp_path: Path) -> None:
         msg = pdu.Message(pdu.Context(1, "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1"),
                          {0x0002: b"1.2.840.10008.5.1.4.1.1.2", 0x1000: uid.encode(),
                           0x0100: b"\x01\x00", 0x0110: b"\x01\x00"}, b"\x08\x00")
-        assert rc._store(rq, msg) == CANNOT_UNDERSTAND
+        assert rc._store(rq, msg) == Dimse.CANNOT_UNDERSTAND
     assert rc.spool.pending == 0 and list(rc.spool.tmp.iterdir()) == []

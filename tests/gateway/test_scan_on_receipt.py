@@ -12,7 +12,7 @@ from pathlib import Path
 from pydicom import dcmread
 
 from tests.fleet import OPTIMA_CT, write_images
-from tests.gateway.conftest import Gateway, storescu, uids
+from tests.gateway.helpers import Gateway, storescu, uids
 from tests.scan.polyglots import JS_PDF, encapsulated, pe_preamble, with_private
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pacsguard.gateway.server import Spool
+from pacsguard.gateway.spool import Spool
 
 
 def test_concurrent_removal_of_the_links_gives_every_byte_back(tmp_path: Path) -> None:

@@ -16,8 +16,7 @@ from typer.testing import CliRunner, Result
 
 from pacsguard.cli.main import app
 from tests.fleet import OPTIMA_CT, SAMPLES, VUE_PACS_OLD, write_images
-from tests.gateway.conftest import Gateway, storescu
-from tests.gateway.test_forward import _destination, _wait, _waiting
+from tests.gateway.helpers import Gateway, destination, storescu, wait_until, waiting
 from tests.peers import OrthancPeer, orthanc
 
 
@@ -47,9 +46,9 @@ def test_verify_pacs_finds_deleted_altered_and_unrecorded_images(
     # to answer, and then, once its cache has let the file go, not list the one altered below
     # (seen once in CI: "missing" instead of altered); this test is about the retrieval
     with orthanc(tmp_path / "orthanc", extra={"StorageAccessOnFind": "Never"}) as pacs:
-        gw = start_gateway(tail=_destination(pacs.port))
+        gw = start_gateway(tail=destination(pacs.port))
         assert storescu(gw.port, images).returncode == 0
-        assert _wait(lambda: _waiting(gw) == 0 and pacs.count() == 6)
+        assert wait_until(lambda: waiting(gw) == 0 and pacs.count() == 6)
 
         r, found = _verify(gw)
         assert r.exit_code == 0, r.output
@@ -116,10 +115,10 @@ def test_a_jpeg2000_image_stored_through_the_gateway_is_retrieved_as_it_was_reco
     shutil.copy(J2K, images / "MR2_J2KI.dcm")
     j2k_sop = str(dcmread(J2K, stop_before_pixels=True).SOPInstanceUID)
     with orthanc(tmp_path / "orthanc") as pacs:
-        gw = start_gateway(tail=_destination(pacs.port))
+        gw = start_gateway(tail=destination(pacs.port))
         sent = storescu(gw.port, images, as_they_are=True)  # the profile of docs/gateway.md
         assert sent.returncode == 0, sent.stdout + sent.stderr
-        assert _wait(lambda: _waiting(gw) == 0 and pacs.count() == 4)
+        assert wait_until(lambda: waiting(gw) == 0 and pacs.count() == 4)
         meta = pacs.rest(f"/instances/{_instance_id(pacs, j2k_sop)}/header?simplify")
         assert meta["TransferSyntaxUID"] == "1.2.840.10008.1.2.4.91"  # forwarded as received
         r, found = _verify(gw)
@@ -137,9 +136,9 @@ def test_an_image_the_pacs_cannot_return_is_corrupted_and_the_finding_says_why(
     shutil.copy(J2K, images / "MR2_J2KI.dcm")
     j2k_sop = str(dcmread(J2K, stop_before_pixels=True).SOPInstanceUID)
     with orthanc(tmp_path / "orthanc") as pacs:
-        gw = start_gateway(tail=_destination(pacs.port))
+        gw = start_gateway(tail=destination(pacs.port))
         assert storescu(gw.port, images, as_they_are=True).returncode == 0
-        assert _wait(lambda: _waiting(gw) == 0 and pacs.count() == 3)
+        assert wait_until(lambda: waiting(gw) == 0 and pacs.count() == 3)
         port = pacs.port
     with orthanc(tmp_path / "orthanc", port=port,
                  extra={"Jpeg2000TransferSyntaxAccepted": False}):
@@ -174,9 +173,9 @@ def test_a_pacs_that_dies_during_retrieval_is_an_error_not_corrupted_images(
     images = tmp_path / "modality"
     write_images(images, OPTIMA_CT, 6)
     with orthanc(tmp_path / "orthanc") as pacs:
-        gw = start_gateway(tail=_destination(pacs.port))
+        gw = start_gateway(tail=destination(pacs.port))
         assert storescu(gw.port, images).returncode == 0
-        assert _wait(lambda: _waiting(gw) == 0 and pacs.count() == 6)
+        assert wait_until(lambda: waiting(gw) == 0 and pacs.count() == 6)
         pid = int((tmp_path / "orthanc" / "peer.pid").read_text())
         cfg = load_config(gw.spool.parent / "gateway.toml")
         ledger, profile, key = Workspace(gw.home).open_ledger(read_only=True)

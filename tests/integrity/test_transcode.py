@@ -28,9 +28,9 @@ from pacsguard.errors import DicomReadError
 from pacsguard.integrity.fingerprint import Fingerprint, complete_decoded, fingerprint_file
 from pacsguard.integrity.profile import DEFAULT_PROFILE
 from pacsguard.integrity.status import Status, compare
-from tests.conftest import SAMPLES
 from tests.peers import need
 
+SAMPLES = Path(__file__).resolve().parents[2] / "src" / "pacsguard" / "demo" / "samples"
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 KEY = b"k" * 32
 

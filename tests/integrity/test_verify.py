@@ -22,7 +22,7 @@ from sqlalchemy import update
 from pacsguard.demo.scenario import PATIENTS, _ct_slice, _rewrite_ledger_row
 from pacsguard.integrity.fingerprint import fingerprint_file
 from pacsguard.integrity.record import Outcome, record
-from pacsguard.integrity.status import Finding, Status
+from pacsguard.integrity.status import Discrepancy, Status
 from pacsguard.integrity.verify import VerifyReport, verify
 from pacsguard.store.engine import open_engine
 from pacsguard.store.schema import entries
@@ -58,7 +58,7 @@ class Env:
         return out  # type: ignore[return-value]
 
     def verify(self, *roots: Path, witnessed: bool = True,
-               **kw: object) -> tuple[VerifyReport, list[Finding]]:
+               **kw: object) -> tuple[VerifyReport, list[Discrepancy]]:
         ledger, profile, attr_key = self.ws.open_ledger(read_only=True)
         try:
             note = self.ws.checkpoint_copy.read_text() if witnessed else None
@@ -102,13 +102,13 @@ def env(tmp_path: Path) -> Env:
     return e
 
 
-def only(findings: list[Finding], path: Path | str) -> Finding:
+def only(findings: list[Discrepancy], path: Path | str) -> Discrepancy:
     mine = [f for f in findings if f.path == str(path)]
     assert len(mine) == 1, findings
     return mine[0]
 
 
-def statuses(findings: list[Finding]) -> dict[str, Status]:
+def statuses(findings: list[Discrepancy]) -> dict[str, Status]:
     return {f.path: f.status for f in findings}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
@@ -217,3 +218,14 @@ def implicit_with(payload: bytes) -> bytes:
     ds.add_new(0x00090010, "LO", "PACSGUARD TEST")
     ds.add_new(0x00091001, "OB", payload + (b"\0" if len(payload) % 2 else b""))
     return to_bytes(ds)
+
+
+def archive(root: Path) -> Path:
+    """A small image folder under ``root``: a clean image, one with a PE preamble (critical),
+    an encapsulated PDF with JavaScript (high) and a README that is not DICOM (info)."""
+    (root / "series").mkdir(parents=True)
+    (root / "series" / "IM1.dcm").write_bytes(clean_file())
+    (root / "series" / "IM2.dcm").write_bytes(to_bytes(base_dataset(), pe_preamble()))
+    (root / "report.dcm").write_bytes(encapsulated(JS_PDF))
+    (root / "README.txt").write_text("an image folder\n")
+    return root

@@ -1,5 +1,5 @@
-"""The quick walk for clean files (scanner._quick) may only ever say "clean" when the full
-scanner (scanner._full_scan) finds nothing at all: it is a shortcut, never a verdict of its
+"""The quick walk for clean files (scan/quick.py) may only ever say "clean" when the full
+scanner (scan/full.py) finds nothing at all: it is a shortcut, never a verdict of its
 own. Checked on every attack file the tests build and on random mutations of them."""
 
 from __future__ import annotations
@@ -7,8 +7,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pacsguard.scan.full import full_scan
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits
-from pacsguard.scan.scanner import Source, _full_scan, _quick
+from pacsguard.scan.quick import quick_walk
+from pacsguard.scan.source import Source
 from tests.scan import polyglots as P
 
 CORPUS = [P.clean_file(), P.with_private(P.ELF), P.with_private(P.SHELL),
@@ -23,8 +25,8 @@ SMALL = Limits(max_depth=3, fragments_floor=5)
 
 
 def _agrees(data: bytes, limits: Limits) -> None:
-    if _quick(data, limits) is not None:
-        full = _full_scan(Source(data), "x", limits)
+    if quick_walk(data, limits) is not None:
+        full = full_scan(Source(data), "x", limits)
         assert full.findings == (), [f.id for f in full.findings]
 
 
@@ -32,7 +34,7 @@ def test_the_quick_walk_never_clears_an_attack_file() -> None:
     for data in CORPUS:
         for limits in (DEFAULT_LIMITS, SMALL):
             _agrees(data, limits)
-    assert _quick(P.clean_file(), DEFAULT_LIMITS) is not None  # and it does take clean ones
+    assert quick_walk(P.clean_file(), DEFAULT_LIMITS) is not None  # and it does take clean ones
 
 
 @settings(max_examples=400, deadline=None)

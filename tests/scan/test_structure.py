@@ -11,10 +11,9 @@ import pytest
 
 from pacsguard.errors import ConfigError, DicomReadError
 from pacsguard.findings import Severity
-from pacsguard.scan import Limits, scan_bytes, scan_file, scan_paths
+from pacsguard.scan import Limits, Unreadable, scan_bytes, scan_file, scan_paths
 from pacsguard.scan import source as source_module
 from pacsguard.scan.model import ScanResult
-from pacsguard.scan.scanner import Unreadable
 from tests.scan.polyglots import (
     ELF,
     absurd_length,

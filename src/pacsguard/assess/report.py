@@ -1,14 +1,10 @@
-"""An assessment out as JSON (``pacsguard-assessment/1``) or as one self-contained HTML page
-for a purchasing or go-live decision: no scripts, no external resources, printable, rendered
-by Jinja2 with autoescaping (evidence quotes what the node answered, which is never trusted as
-HTML)."""
+"""What an assessment concludes: its verdict in words (complete, or why there is none), and
+the assessment as JSON (``pacsguard-assessment/1``). The HTML page that shows them is drawn by
+:func:`pacsguard.render.html.assessment_page`."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pacsguard.assess.model import Assessment
 from pacsguard.findings import Severity
@@ -44,12 +40,3 @@ def verdict(a: Assessment) -> str:
         return INCOMPLETE.format(gaps="; ".join(reasons))
     return VERDICTS[a.worst]
 
-
-def render_html(a: Assessment) -> str:
-    env = Environment(loader=PackageLoader("pacsguard.reports", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
-    counts = Counter(f.severity for f in a.findings)
-    return env.get_template("assess.html.j2").render(
-        a=a, findings=a.findings, verdict=verdict(a), worst=a.worst.label,
-        counts=[(s.label, counts.get(s, 0)) for s in sorted(Severity, reverse=True)],
-    )

@@ -148,7 +148,8 @@ def assess_cmd(
     severity of low, medium, high, critical; 2 an error, or an incomplete assessment (checks
     that could not run; the report is still written): no verdict; 130 interrupted."""
     from pacsguard.app.assess import assess
-    from pacsguard.assess.report import render_html, to_json
+    from pacsguard.assess.report import to_json
+    from pacsguard.render.html import assessment_page
 
     done = assess(target, authorized_by, called_aet=called_aet, timeout=timeout, rate=rate,
                   guesses=guesses, tls_port=tls_port, tls_cert=tls_cert, tls_key=tls_key,
@@ -169,7 +170,7 @@ def assess_cmd(
         if json_out is not None:
             _write(json_out, to_json(a))
     if html_out is not None:
-        _write(html_out, render_html(a))
+        _write(html_out, assessment_page(a))
     sys.exit(a.exit_status)
 
 

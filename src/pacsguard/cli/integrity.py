@@ -1,4 +1,4 @@
-"""``pacsguard init``, ``record`` and ``verify``."""
+"""``pacsguard init``, ``record`` and ``verify``: parse, call :mod:`pacsguard.app`, render."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import itertools
 import json
 import sys
 import threading
-import time
-from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from types import TracebackType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -24,12 +24,18 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from pacsguard.app.verify import FolderVerification, PacsVerification, verify_folders
 from pacsguard.cli.common import DataDir, console, err_console, friendly, workspace
 from pacsguard.cli.output import Wide, new_table, print_table, relative
 from pacsguard.errors import ConfigError
 from pacsguard.files import iter_files
-from pacsguard.integrity.status import Finding, Status
-from pacsguard.integrity.verify import VerifyReport, verify
+from pacsguard.integrity.record import Outcome, RecordResult
+from pacsguard.integrity.status import Discrepancy, Status
+from pacsguard.integrity.verify import VerifyReport
+
+if TYPE_CHECKING:
+    from pacsguard.app.ledger import Initialised
+    from pacsguard.app.record import RecordSummary
 
 
 class _Rate(ProgressColumn):
@@ -48,7 +54,7 @@ def _progress() -> Progress:
                     disable=not err_console.is_terminal)
 
 
-def _count_later(prog: Progress, task: TaskID, paths: list[Path]) -> None:
+def _count_later(prog: Progress, task: TaskID, paths: Sequence[Path]) -> None:
     """Count the files in a thread and give the bar its total when known.
 
     Counting first, then working, cost a whole extra walk of the archive before any work
@@ -67,6 +73,41 @@ def _count_later(prog: Progress, task: TaskID, paths: list[Path]) -> None:
     threading.Thread(target=run, name="pacsguard-count", daemon=True).start()
 
 
+class _Bar:
+    """The progress bar on standard error (a terminal only), fed the totals so far by a use
+    case's ``on_progress``. It starts with the work (the first report), so that a failure
+    before it (opening the ledger) is shown alone; with ``count``, the files under those
+    paths are counted meanwhile to give the bar its total."""
+
+    def __init__(self, description: str, count: Sequence[Path] | None = None) -> None:
+        self.progress = _progress()
+        self._description = description
+        self._count = count
+        self._task: TaskID | None = None
+
+    @property
+    def on_progress(self) -> Callable[[int, int], None] | None:
+        """The callback to give the use case; None when no bar is shown."""
+        return None if self.progress.disable else self._update
+
+    def _update(self, files: int, nbytes: int) -> None:
+        if self._task is None:
+            self.progress.start()
+            self._task = self.progress.add_task(self._description, total=None, bytes=0)
+            if self._count is not None:
+                _count_later(self.progress, self._task, self._count)
+        self.progress.update(self._task, completed=files, bytes=nbytes)
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._task is not None:
+            self.progress.stop()
+
+
+# -- init --------------------------------------------------------------------------------------
 @friendly
 def init_cmd(
     data_dir: DataDir = None,
@@ -83,20 +124,18 @@ def init_cmd(
         "reason per line); default: docs/fingerprint.md's list.")] = None,
 ) -> None:
     """Create the data directory, the signing key and the ledger database."""
-    from pacsguard.integrity.profile import DEFAULT_PROFILE, HeaderProfile
+    from pacsguard.app.ledger import init
 
-    profile = DEFAULT_PROFILE
-    if header_profile is not None:
-        try:
-            profile = HeaderProfile.from_text(header_profile.read_text())
-        except OSError as exc:
-            raise ConfigError(f"{header_profile}: cannot be read ({exc.strerror})") from None
-    ws = workspace(data_dir)
-    for line in ws.init(database_url, origin, profile):
+    _render_init(init(workspace(data_dir), database_url, origin, header_profile))
+
+
+def _render_init(done: Initialised) -> None:
+    for line in done.done:
         console.print(f"  {line}")
-    console.print(f"[green]ready[/]: data directory {ws.data_dir}")
+    console.print(f"[green]ready[/]: data directory {done.data_dir}")
 
 
+# -- record ------------------------------------------------------------------------------------
 @friendly
 def record_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (any depth).")],
@@ -121,64 +160,153 @@ def record_cmd(
     output_format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Fingerprint DICOM files and append new instances to the ledger."""
-    from pacsguard.integrity.record import Outcome, record
+    from pacsguard.app.record import record_folders
 
     if output_format not in ("table", "json"):
         raise ConfigError(f"--format {output_format!r}: use table or json")
     ws = workspace(data_dir)
-    ledger, profile, attr_key = ws.open_ledger()
-    counts: Counter[Outcome] = Counter()
-    start = time.perf_counter()
-    nbytes = 0
-    try:
-        with _progress() as prog:
-            task = prog.add_task("recording", total=None, bytes=0)
-            _count_later(prog, task, paths)
-            for r in record(ledger, profile, attr_key, paths, accept_changes=accept_changes,
-                            reason=reason, workers=workers, decode=decode,
-                            batch=commit_every):
-                counts[r.outcome] += 1
-                nbytes += r.size
-                prog.update(task, advance=1, bytes=nbytes)
-                if r.outcome not in (Outcome.CHANGED, Outcome.UNREADABLE, Outcome.SUPERSEDED) \
-                        and not (r.outcome is Outcome.RECORDED and r.detail):
-                    continue  # a recorded file with a detail: its pixels could not be decoded
-                # reported as they happen: nothing per file is kept in memory
-                if output_format == "json":
-                    sys.stdout.write(json.dumps({
-                        "outcome": r.outcome.value, "path": r.path,
-                        "sop_instance_uid": r.sop_instance_uid, "detail": r.detail}) + "\n")
-                else:
-                    style = "red" if r.outcome in (Outcome.CHANGED, Outcome.UNREADABLE) \
-                        else "yellow"
-                    prog.console.print(f"[{style}]{r.outcome.value}[/] {r.path}: {r.detail}",
-                                       highlight=False)
-    finally:
-        if counts[Outcome.RECORDED] or counts[Outcome.SUPERSEDED]:
-            note = ledger.sign_checkpoint()
-            ws.save_checkpoint_copy(note)
-    elapsed = time.perf_counter() - start
-    total = sum(counts.values())
-    if output_format == "json":
-        err_console.print(json.dumps({"summary": {k.value: v for k, v in counts.items()},
-                                      "files": total, "seconds": round(elapsed, 3)}),
-                          highlight=False)
-    else:
-        summary = ", ".join(f"{v} {k.value}" for k, v in sorted(counts.items()))
-        rate = total / elapsed if elapsed else 0
-        console.print(f"{total} files in {elapsed:.1f} s ({rate:,.0f} files/s, "
-                      f"{nbytes / 1e6 / max(elapsed, 1e-9):,.1f} MB/s): {summary or 'nothing'}")
-    if counts[Outcome.CHANGED] or counts[Outcome.UNREADABLE]:
+    with _Bar("recording", count=paths) as bar:
+        summary = record_folders(
+            ws, paths, accept_changes=accept_changes, reason=reason, workers=workers,
+            decode=decode, commit_every=commit_every, on_progress=bar.on_progress,
+            on_notice=lambda r: _render_record_notice(r, output_format))
+    _render_record_summary(summary, output_format)
+    if not summary.ok:
         raise typer.Exit(1)
 
 
+def _render_record_notice(r: RecordResult, output_format: str) -> None:
+    """One file the operator should know of, as it happens: nothing per file is kept."""
+    if output_format == "json":
+        sys.stdout.write(json.dumps({
+            "outcome": r.outcome.value, "path": r.path,
+            "sop_instance_uid": r.sop_instance_uid, "detail": r.detail}) + "\n")
+    else:
+        style = "red" if r.outcome in (Outcome.CHANGED, Outcome.UNREADABLE) else "yellow"
+        err_console.print(f"[{style}]{r.outcome.value}[/] {r.path}: {r.detail}",
+                          highlight=False)
+
+
+def _render_record_summary(summary: RecordSummary, output_format: str) -> None:
+    if output_format == "json":
+        err_console.print(json.dumps({"summary": {k.value: v for k, v in summary.counts.items()},
+                                      "files": summary.files,
+                                      "seconds": round(summary.seconds, 3)}),
+                          highlight=False)
+    else:
+        counts = ", ".join(f"{v} {k.value}" for k, v in sorted(summary.counts.items()))
+        console.print(f"{summary.files} files in {summary.seconds:.1f} s "
+                      f"({summary.files_per_second:,.0f} files/s, "
+                      f"{summary.megabytes_per_second:,.1f} MB/s): {counts or 'nothing'}")
+
+
+# -- verify ------------------------------------------------------------------------------------
 MAX_TABLE_ROWS = 200
 _STYLE = {Status.INTACT: "green", Status.HEADER_ALTERED: "yellow", Status.DUPLICATE: "yellow",
           Status.NEEDS_REVIEW: "yellow",
           Status.UNRECORDED: "magenta"}
 
 
-def print_report(report: VerifyReport, findings: list[Finding] | None,
+@friendly
+def verify_cmd(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Folders or files to verify.")
+                     ] = None,
+    data_dir: DataDir = None,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="table, or json: one object per finding, then a last line with the "
+        "summary.")] = "table",
+    expect_all: Annotated[bool, typer.Option(
+        "--expect-all", help="Every recorded instance must be under PATHS (archive moved); by "
+        "default only those recorded under PATHS are expected.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: every "
+                                                "core).")] = None,
+    pacs: Annotated[str | None, typer.Option(
+        help="Verify what this PACS (a destination of the gateway's --config) holds, instead "
+        "of files: list it (C-FIND), retrieve (C-GET) and compare.")] = None,
+    config: Annotated[Path | None, typer.Option(help="The gateway configuration that names "
+                                                "the --pacs destination.")] = None,
+    study: Annotated[str | None, typer.Option(help="--pacs: only this Study Instance "
+                                              "UID.")] = None,
+    since: Annotated[str | None, typer.Option(help="--pacs: studies from this date "
+                                              "(YYYYMMDD).")] = None,
+    until: Annotated[str | None, typer.Option(help="--pacs: studies up to this date "
+                                              "(YYYYMMDD).")] = None,
+    sample: Annotated[str | None, typer.Option(help="--pacs: retrieve only a random sample, "
+                                               "e.g. 5%; lists are still compared whole.")
+                      ] = None,
+    seed: Annotated[int | None, typer.Option(help="--pacs --sample: repeat a sample.")] = None,
+    wide: Wide = False,
+) -> None:
+    """Compare files on disk (or, with --pacs, what a PACS holds) with the ledger. Exit 0
+    only when everything is intact."""
+    if output_format not in ("table", "json"):
+        raise ConfigError(f"--format {output_format!r}: use table or json")
+    if pacs is not None:
+        _verify_pacs(pacs, config, data_dir, output_format, study, since, until, sample, seed,
+                     wide)
+        return
+    if not paths:
+        raise ConfigError("give folders or files to verify, or --pacs NAME --config FILE")
+    ws = workspace(data_dir)
+    with _Bar("verifying", count=paths) as bar:
+        found = verify_folders(ws, paths, expect_all=expect_all, workers=workers,
+                               on_progress=bar.on_progress)
+    _render_folders(found, paths, output_format, wide)
+    if not found.ok:
+        raise typer.Exit(1)
+
+
+def _verify_pacs(name: str, config: Path | None, data_dir: Path | None, output_format: str,
+                 study: str | None, since: str | None, until: str | None,
+                 sample: str | None, seed: int | None, wide: bool = False) -> None:
+    from pacsguard.app.verify import verify_pacs
+
+    if config is None:
+        raise ConfigError("--pacs needs --config: the gateway configuration naming it")
+    with _Bar(f"retrieving from {name}") as bar:
+        found = verify_pacs(name, config, data_dir, study=study, since=since, until=until,
+                            sample=sample, seed=seed, on_progress=bar.on_progress)
+    if found.sample is not None:
+        err_console.print(f"sample of {sample} with seed {found.seed} (repeat with --seed "
+                          f"{found.seed})", highlight=False)
+    _render_pacs(found, output_format, wide)
+    if not found.ok:
+        raise typer.Exit(1)
+
+
+def _render_folders(found: FolderVerification, roots: list[Path], output_format: str,
+                    wide: bool) -> None:
+    report = found.report
+    if output_format == "json":
+        for f in found.discrepancies:
+            sys.stdout.write(json.dumps(f.as_dict()) + "\n")
+        # the last line: the only one with "summary" (a finding has "status")
+        sys.stdout.write(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
+                                     "ledger_trusted": report.integrity.ok,
+                                     "files": report.files}) + "\n")
+    else:
+        first = list(itertools.islice(found.discrepancies, MAX_TABLE_ROWS))
+        print_report(report, first, roots, more=sum(1 for _ in found.discrepancies),
+                     wide=wide)
+
+
+def _render_pacs(found: PacsVerification, output_format: str, wide: bool) -> None:
+    report, findings = found.report, found.discrepancies
+    if output_format == "json":
+        for f in findings:
+            sys.stdout.write(json.dumps(f.as_dict()) + "\n")
+        sys.stdout.write(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
+                                     "ledger_trusted": report.integrity.ok, "pacs": found.pacs,
+                                     "listed": found.listed, "missing": found.missing,
+                                     "retrieved": found.retrieved}) + "\n")
+    else:
+        print_report(report, list(findings[:MAX_TABLE_ROWS]), None,
+                     more=max(0, len(findings) - MAX_TABLE_ROWS), wide=wide,
+                     counted=f"{found.listed} listed by the PACS, {found.missing} missing "
+                     f"({found.retrieved} retrieved)")
+
+
+def print_report(report: VerifyReport, findings: list[Discrepancy] | None,
                  roots: list[Path] | None = None, more: int = 0, wide: bool = False,
                  counted: str | None = None) -> None:
     """The verify report; ``findings`` are the worst first, ``more`` counts those not shown;
@@ -224,140 +352,7 @@ def print_report(report: VerifyReport, findings: list[Finding] | None,
     if report.ok:
         console.print(f"[bold green]ALL INTACT[/]: {what} verified")
     else:
-        bad = sum(n for s, n in report.counts.items() if s is not Status.INTACT)
-        console.print(f"[bold red]PROBLEMS FOUND[/]: {bad} findings in {what}")
-
-
-@friendly
-def verify_cmd(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Folders or files to verify.")
-                     ] = None,
-    data_dir: DataDir = None,
-    output_format: Annotated[str, typer.Option(
-        "--format", help="table, or json: one object per finding, then a last line with the "
-        "summary.")] = "table",
-    expect_all: Annotated[bool, typer.Option(
-        "--expect-all", help="Every recorded instance must be under PATHS (archive moved); by "
-        "default only those recorded under PATHS are expected.")] = False,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: every "
-                                                "core).")] = None,
-    pacs: Annotated[str | None, typer.Option(
-        help="Verify what this PACS (a destination of the gateway's --config) holds, instead "
-        "of files: list it (C-FIND), retrieve (C-GET) and compare.")] = None,
-    config: Annotated[Path | None, typer.Option(help="The gateway configuration that names "
-                                                "the --pacs destination.")] = None,
-    study: Annotated[str | None, typer.Option(help="--pacs: only this Study Instance "
-                                              "UID.")] = None,
-    since: Annotated[str | None, typer.Option(help="--pacs: studies from this date "
-                                              "(YYYYMMDD).")] = None,
-    until: Annotated[str | None, typer.Option(help="--pacs: studies up to this date "
-                                              "(YYYYMMDD).")] = None,
-    sample: Annotated[str | None, typer.Option(help="--pacs: retrieve only a random sample, "
-                                               "e.g. 5%; lists are still compared whole.")
-                      ] = None,
-    seed: Annotated[int | None, typer.Option(help="--pacs --sample: repeat a sample.")] = None,
-    wide: Wide = False,
-) -> None:
-    """Compare files on disk (or, with --pacs, what a PACS holds) with the ledger. Exit 0
-    only when everything is intact."""
-    if output_format not in ("table", "json"):
-        raise ConfigError(f"--format {output_format!r}: use table or json")
-    if pacs is not None:
-        _verify_pacs(pacs, config, data_dir, output_format, study, since, until, sample, seed,
-                     wide)
-        return
-    if not paths:
-        raise ConfigError("give folders or files to verify, or --pacs NAME --config FILE")
-    ws = workspace(data_dir)
-    ledger, profile, attr_key = ws.open_ledger(read_only=True)
-    witnessed = ws.checkpoint_copy.read_text() if ws.checkpoint_copy.exists() else None
-    with _progress() as prog:
-        task = prog.add_task("verifying", total=None, bytes=0)
-        _count_later(prog, task, paths)
-        done = {"bytes": 0}
-
-        def step(n: int, size: int) -> None:
-            done["bytes"] += size
-            prog.update(task, advance=n, bytes=done["bytes"])
-
-        report, findings = verify(ledger, profile, attr_key, paths, expect_all=expect_all,
-                                  workers=workers, witnessed=witnessed,
-                                  progress=None if prog.disable else step)
-    if output_format == "json":
-        for f in findings:
-            sys.stdout.write(json.dumps(f.as_dict()) + "\n")
-        # the last line: the only one with "summary" (a finding has "status")
-        sys.stdout.write(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
-                                     "ledger_trusted": report.integrity.ok,
-                                     "files": report.files}) + "\n")
-    else:
-        first = list(itertools.islice(findings, MAX_TABLE_ROWS))
-        print_report(report, first, paths, more=sum(1 for _ in findings), wide=wide)
-    if not report.ok:
-        raise typer.Exit(1)
-
-
-def _verify_pacs(name: str, config: Path | None, data_dir: Path | None, output_format: str,
-                 study: str | None, since: str | None, until: str | None,
-                 sample: str | None, seed: int | None, wide: bool = False) -> None:
-    import re
-
-    from pacsguard.gateway.config import load_config
-    from pacsguard.gateway.pacs import Scope, verify_pacs
-    from pacsguard.integrity.verify import VerifyReport
-
-    if config is None:
-        raise ConfigError("--pacs needs --config: the gateway configuration naming it")
-    cfg = load_config(config)
-    dest = cfg.destination_named(name)
-    if dest is None:
-        raise ConfigError(f"--pacs {name!r}: {config} has no [[destination]] with that name "
-                          f"(it has: {', '.join(d.name for d in cfg.destination) or 'none'})")
-    for label, day in (("--since", since), ("--until", until)):
-        if day is not None and not re.fullmatch(r"\d{8}", day):
-            raise ConfigError(f"{label} {day!r}: use YYYYMMDD")
-    fraction = None
-    if sample is not None:
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)%", sample.strip())
-        if m is None or not 0 < float(m.group(1)) <= 100:
-            raise ConfigError(f"--sample {sample!r}: give a percentage, e.g. 5%")
-        fraction = float(m.group(1)) / 100
-    ws = workspace(data_dir if data_dir is not None else cfg.gateway.data_dir)
-    ledger, profile, attr_key = ws.open_ledger(read_only=True)
-    integrity = ledger.check_integrity()
-    with _progress() as prog:
-        task = prog.add_task(f"retrieving from {name}", total=None, bytes=0)
-        done = {"bytes": 0}
-
-        def step(n: int, size: int) -> None:
-            done["bytes"] += size
-            prog.update(task, completed=n, bytes=done["bytes"])
-
-        found = verify_pacs(ledger, profile, attr_key, dest, cfg.gateway.ae_title,
-                            Scope(study, since, until, fraction, seed),
-                            None if prog.disable else step)
-    findings = found.findings
-    report = VerifyReport(integrity)
-    for f in findings:
-        report.counts[f.status] = report.counts.get(f.status, 0) + 1
-    report.files = found.listed + found.missing
-    if fraction is not None:
-        err_console.print(f"sample of {sample} with seed {found.seed} (repeat with --seed "
-                          f"{found.seed})", highlight=False)
-    if output_format == "json":
-        for f in findings:
-            sys.stdout.write(json.dumps(f.as_dict()) + "\n")
-        sys.stdout.write(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
-                                     "ledger_trusted": integrity.ok, "pacs": name,
-                                     "listed": found.listed, "missing": found.missing,
-                                     "retrieved": found.retrieved}) + "\n")
-    else:
-        print_report(report, findings[:MAX_TABLE_ROWS], None,
-                     more=max(0, len(findings) - MAX_TABLE_ROWS), wide=wide,
-                     counted=f"{found.listed} listed by the PACS, {found.missing} missing "
-                     f"({found.retrieved} retrieved)")
-    if not report.ok:
-        raise typer.Exit(1)
+        console.print(f"[bold red]PROBLEMS FOUND[/]: {report.not_intact} findings in {what}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,14 +1,17 @@
-"""``pacsguard ledger``: verifier key, checkpoints, inclusion proofs, audits."""
+"""``pacsguard ledger``: verifier key, checkpoints, inclusion proofs, audits. Parses, calls
+:mod:`pacsguard.app.ledger`, prints."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pacsguard.cli.common import DataDir, console, friendly, workspace
-from pacsguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pacsguard.app.ledger import Audited
 
 app = typer.Typer(help="The signed ledger: keys, checkpoints, proofs and audits.",
                   no_args_is_help=True)
@@ -18,22 +21,18 @@ app = typer.Typer(help="The signed ledger: keys, checkpoints, proofs and audits.
 @friendly
 def key_cmd(data_dir: DataDir = None) -> None:
     """Print the verifier key (signed-note form: name+keyhash+base64 key)."""
-    ws = workspace(data_dir)
-    ws.settings()
-    if not ws.pub_path.exists():
-        raise ConfigError(f"{ws.pub_path} is missing; run 'pacsguard init'")
-    print(ws.pub_path.read_text().strip())
+    from pacsguard.app.ledger import verifier_key
+
+    print(verifier_key(workspace(data_dir)))
 
 
 @app.command("checkpoint", short_help="Sign and print the latest checkpoint, for a witness.")
 @friendly
 def checkpoint_cmd(data_dir: DataDir = None) -> None:
     """Sign (if the ledger grew) and print the latest checkpoint, for a witness to keep."""
-    ws = workspace(data_dir)
-    ledger, _, _ = ws.open_ledger()
-    note = ledger.sign_checkpoint()
-    ws.save_checkpoint_copy(note)
-    print(note, end="")
+    from pacsguard.app.ledger import sign_checkpoint
+
+    print(sign_checkpoint(workspace(data_dir)), end="")
 
 
 @app.command("prove", short_help="Print a JSON inclusion proof of one instance.")
@@ -46,13 +45,9 @@ def prove_cmd(
     data_dir: DataDir = None,
 ) -> None:
     """Print a JSON inclusion proof of an instance against the latest checkpoint."""
-    ws = workspace(data_dir)
-    if sign:
-        ledger, _, _ = ws.open_ledger()
-        ws.save_checkpoint_copy(ledger.sign_checkpoint())
-    else:
-        ledger, _, _ = ws.open_ledger(read_only=True)
-    print(ledger.prove(sop_instance_uid).to_json())
+    from pacsguard.app.ledger import prove
+
+    print(prove(workspace(data_dir), sop_instance_uid, sign=sign).to_json())
 
 
 @app.command("audit", short_help="Prove the ledger extends a witnessed checkpoint.")
@@ -62,11 +57,12 @@ def audit_cmd(
     data_dir: DataDir = None,
 ) -> None:
     """Prove the ledger extends an older checkpoint; fail if it was rewritten or rolled back."""
-    try:
-        note = checkpoint.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{checkpoint}: cannot be read ({exc})") from None
-    ledger, _, _ = workspace(data_dir).open_ledger(read_only=True)
-    for line in ledger.audit(note):
+    from pacsguard.app.ledger import audit
+
+    _render_audit(audit(workspace(data_dir), checkpoint))
+
+
+def _render_audit(audited: Audited) -> None:
+    for line in audited.lines:
         console.print(line, highlight=False)
     console.print("[bold green]OK[/]: the ledger extends the witnessed checkpoint")

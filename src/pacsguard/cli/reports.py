@@ -77,14 +77,15 @@ def report_cmd(
 ) -> None:
     """Write one self-contained HTML page: what each advisory hits and why, what has been
     decided, what is overdue, patch status and risk per machine."""
-    from pacsguard.reports.html import render
+    from pacsguard.render.html import governance_page
+    from pacsguard.reports.governance import governance_report
     from pacsguard.reports.status import patch_status
 
     day = _today(today)
     ws = workspace(data_dir)
     engine = synced_engine(data_dir, no_sync)
-    html = render(patch_status(engine, day, overdue_days), ws.settings().get("origin", ""),
-                  day, overdue_days)
+    html = governance_page(governance_report(patch_status(engine, day, overdue_days),
+                                             ws.settings().get("origin", ""), day, overdue_days))
     tmp = output.with_name(output.name + ".tmp")
     try:
         tmp.write_text(html, encoding="utf-8")

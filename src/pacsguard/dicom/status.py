@@ -178,3 +178,23 @@ class AbortReason(IntEnum):
     UNRECOGNISED_PDU_PARAMETER = 0x04
     UNEXPECTED_PDU_PARAMETER = 0x05
     INVALID_PDU_PARAMETER = 0x06
+
+
+#: the (source, reason) pairs of a transient refusal by the service provider (PS3.8 Table 9-21)
+TEMPORARY_CONGESTION = (RejectSource.PROVIDER_PRESENTATION, 1)
+LOCAL_LIMIT_EXCEEDED = (RejectSource.PROVIDER_PRESENTATION, 2)
+
+#: a C-GET's final status as the retrieving side words it (PS3.4 C.4.3.1.4)
+_RETRIEVE_TEXT: dict[int, str] = {
+    Dimse.SUCCESS: "success", Dimse.WARNING: "warning: one or more sub-operations failed",
+    Dimse.OUT_OF_RESOURCES_MATCHES: "refused: out of resources (number of matches)",
+    Dimse.OUT_OF_RESOURCES_SUB_OPERATIONS: "refused: out of resources (sub-operations)",
+    Dimse.IDENTIFIER_DOES_NOT_MATCH: "failed: identifier does not match SOP class",
+    Dimse.CANNOT_UNDERSTAND: "failed: unable to process", Dimse.CANCELLED: "cancelled",
+}
+
+
+def retrieve_status_text(status: int) -> str:
+    """``refused: out of resources (sub-operations)``: a C-GET's final status in words
+    (PS3.4 C.4.3.1.4); ``failed`` for any other failure (0xA000 and above), else empty."""
+    return _RETRIEVE_TEXT.get(status, "failed" if status >= 0xA000 else "")

@@ -15,7 +15,9 @@ UNDEFINED_LENGTH = 0xFFFFFFFF  # PS3.5 §7.1.1: Value Length of an undefined-len
 # File Meta Information, PS3.10 §7.1
 TRANSFER_SYNTAX_UID = 0x00020010  # TransferSyntaxUID
 
-# Command set, PS3.7 §E.1
+# Command set, PS3.7 §E.1 (group 0000: each tag is also its element number)
+AFFECTED_SOP_CLASS_UID = 0x00000002  # AffectedSOPClassUID
+AFFECTED_SOP_INSTANCE_UID = 0x00001000  # AffectedSOPInstanceUID
 STATUS = 0x00000900  # Status
 
 # Identity and equipment, PS3.3 C.12.1, C.7.2.1, C.7.3.1, C.7.5.1

@@ -105,3 +105,12 @@ STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
 STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
 MODALITY_WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+#: the uncompressed syntaxes every storage SCP takes, proposed together in one context,
+#: Explicit VR first (PS3.5 §A.1, §A.2; Implicit VR Little Endian is the default, §10.1)
+UNCOMPRESSED_LE = (EXPLICIT_LE, IMPLICIT_LE)
+#: the other standard syntaxes, lossless first, as the gateway's ``verify --pacs`` proposes
+#: them while presentation contexts last (PS3.5 Annex A)
+OTHER_STANDARD_SYNTAXES = (DEFLATED_LE, RLE_LOSSLESS, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS,
+                           JPEG_2000_LOSSLESS, JPEG_2000, JPEG_LOSSLESS_P14, JPEG_BASELINE,
+                           JPEG_LS_NEAR_LOSSLESS)

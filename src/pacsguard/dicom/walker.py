@@ -64,17 +64,12 @@ from pacsguard.dicom.uids import (
     EXPLICIT_LE,
     IMPLICIT_LE,
 )
+from pacsguard.dicom.vr import LONG_VRS, SHORT_VRS
 from pacsguard.errors import DicomReadError, TruncatedError
 
-# PS3.5 §7.1.2: VRs whose explicit encoding has 2 reserved bytes and a 32-bit length.
-LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR",
-                      b"UT", b"SV", b"UV"})
 # PS3.5 §6.2 Table 6.2-1: every value representation. An explicit VR outside this set is not
 # DICOM: the file is reported corrupted (fingerprint version 2, docs/fingerprint.md).
-VALID_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
-                       b"LO", b"LT", b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH",
-                       b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI", b"UL", b"UN",
-                       b"UR", b"US", b"UT", b"UV"})
+VALID_VRS = LONG_VRS | SHORT_VRS
 _STRING_VRS = frozenset({b"AE", b"AS", b"CS", b"DA", b"DS", b"DT", b"IS", b"LO", b"LT", b"PN",
                          b"SH", b"ST", b"TM", b"UC", b"UI", b"UR", b"UT"})
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 import ipaddress
 import ssl
 import tomllib
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -177,11 +178,19 @@ class Destination(_Strict):
         return self
 
 
+class OnThreat(StrEnum):
+    """``[scan] on_threat``: what the gateway does with a weaponised instance."""
+
+    REJECT = "reject"  # a failure status (0xC000), nothing recorded, the bytes kept aside
+    QUARANTINE = "quarantine"  # recorded, kept aside, answered Success, never forwarded
+    OFF = "off"  # no scan
+
+
 class Scan(_Strict):
     """What the gateway does with a received instance that ``pacsguard scan`` finds
     weaponised (docs/gateway.md "Scanning on receipt")."""
 
-    on_threat: Literal["reject", "quarantine", "off"] = "reject"
+    on_threat: OnThreat = OnThreat.REJECT
     threshold: Literal["low", "medium", "high", "critical"] = "high"
 
 

@@ -37,16 +37,16 @@ from typing import Any
 from pacsguard.dates import utc_now
 from pacsguard.dicom import part10, ul
 from pacsguard.dicom.pdu import Proposal
+from pacsguard.dicom.status import STORED
 from pacsguard.dicom.uids import valid_uid
 from pacsguard.errors import AssociationError, NoContextAccepted
+from pacsguard.gateway.audit import AuditEvent, AuditLog
 from pacsguard.gateway.config import Destination
-from pacsguard.gateway.server import AuditLog, Spool, fsync_dir
+from pacsguard.gateway.spool import Spool, fsync_dir
 
 # files per association: at most 120 distinct presentation contexts are proposed, and a new
 # association with Orthanc cost ~25 ms (measured), a quarter of a millisecond per file at 100
 BATCH = 1000
-#: C-STORE statuses meaning "stored": success and the PS3.4 B.2.3 warnings
-STORED = frozenset({0x0000, 0xB000, 0xB006, 0xB007})
 
 
 @dataclass
@@ -120,7 +120,7 @@ class Forwarder(threading.Thread):
                 self.state.last_error = f"{exc.__class__.__name__}: {exc}"
                 self.state.last_error_at = utc_now()
                 with contextlib.suppress(Exception):
-                    self.audit.write("forward_failed", destination=self.dest.name,
+                    self.audit.write(AuditEvent.FORWARD_FAILED, destination=self.dest.name,
                                      reason=self.state.last_error)
             if ok:
                 self._backoff = 0.0
@@ -230,7 +230,7 @@ class Forwarder(threading.Thread):
         with self._lock:
             self.state.failures += 1
             self.state.last_error, self.state.last_error_at = why, utc_now()
-        self.audit.write("forward_failed", destination=self.dest.name, reason=why)
+        self.audit.write(AuditEvent.FORWARD_FAILED, destination=self.dest.name, reason=why)
 
     def _fail(self, path: Path, why: str, dead_now: bool = False, sop: str = "") -> None:
         """One failed attempt for ``path`` (instance ``sop`` when its File Meta was read)."""
@@ -249,10 +249,10 @@ class Forwarder(threading.Thread):
             with self._lock:
                 self.state.attempts.pop(path.name, None)
                 self.state.dead_letters += 1
-            self.audit.write("dead_letter", destination=self.dest.name, file=path.name,
+            self.audit.write(AuditEvent.DEAD_LETTER, destination=self.dest.name, file=path.name,
                              **named, attempts=n, reason=why)
         else:
-            self.audit.write("forward_failed", destination=self.dest.name, file=path.name,
+            self.audit.write(AuditEvent.FORWARD_FAILED, destination=self.dest.name, file=path.name,
                              **named, attempt=n, reason=why)
 
     def _write_status(self) -> None:

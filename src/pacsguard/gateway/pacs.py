@@ -48,34 +48,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pacsguard.dicom.status import PENDING, Dimse, retrieve_status_text
+from pacsguard.dicom.uids import OTHER_STANDARD_SYNTAXES, UNCOMPRESSED_LE
 from pacsguard.dicom.uids import transfer_syntax_name as ts_name
-from pacsguard.errors import DicomReadError, PacsguardError
+from pacsguard.errors import DicomReadError, PacsError, PacsFailure
 from pacsguard.gateway.config import Destination
 from pacsguard.integrity.fingerprint import fingerprint_file
 from pacsguard.integrity.ledger import Ledger, StoredEntry, unpack_clinical_attrs
 from pacsguard.integrity.profile import HeaderProfile
-from pacsguard.integrity.status import Finding, Status, compare
+from pacsguard.integrity.status import Discrepancy, Status, compare
 
-PENDING = (0xFF00, 0xFF01)
 #: PS3.8 §9.3.2.2: at most 128 presentation contexts; two carry C-FIND and C-GET
 MAX_STORAGE_CONTEXTS = 126
-
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_LE = "1.2.840.10008.1.2"
-#: the uncompressed syntaxes, proposed together in one context per SOP class (PS3.5 §A.1, §A.2)
-NATIVE = (EXPLICIT_LE, IMPLICIT_LE)
-#: the other standard syntaxes, proposed while contexts last: lossless first (PS3.5 Annex A)
-OTHER_STANDARD = (
-    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
-    "1.2.840.10008.1.2.5",  # RLE Lossless
-    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, First-Order Prediction (SV1)
-    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.90",  # JPEG 2000 (lossless only)
-    "1.2.840.10008.1.2.4.91",  # JPEG 2000
-    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
-    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
-    "1.2.840.10008.1.2.4.81",  # JPEG-LS Lossy (near-lossless)
-)
 
 
 def _short_ts(uid: str) -> str:
@@ -114,7 +98,7 @@ class Scope:
 class PacsReport:
     """What ``verify --pacs`` found: one finding per instance concerned, worst first."""
 
-    findings: list[Finding]
+    findings: list[Discrepancy]
     seed: int
     listed: int  # instances the PACS listed (C-FIND), each UID once
     missing: int  # recorded in the ledger's scope, not listed
@@ -135,18 +119,19 @@ def plan_contexts(pairs: dict[tuple[str, str], int],
     ``pairs`` ((SOP class, transfer syntax) -> how many instances).
 
     Per SOP class: one context per recorded compressed (or otherwise non-native) syntax and
-    one for the uncompressed syntaxes; these are required, and SOP classes are packed into
-    rounds of at most ``limit`` required contexts (most frequent first). What is left of each
-    round is filled, syntax by syntax across its classes, with :data:`OTHER_STANDARD`."""
+    one for the uncompressed syntaxes (:data:`~pacsguard.dicom.uids.UNCOMPRESSED_LE`); these
+    are required, and SOP classes are packed into rounds of at most ``limit`` required
+    contexts (most frequent first). What is left of each round is filled, syntax by syntax
+    across its classes, with :data:`~pacsguard.dicom.uids.OTHER_STANDARD_SYNTAXES`."""
     by_class: dict[str, dict[str, int]] = {}
     for (sop_class, ts), n in pairs.items():
         by_class.setdefault(sop_class, {})[ts] = n
     order = sorted(by_class, key=lambda c: (-sum(by_class[c].values()), c))
     required: dict[str, list[Context]] = {}
     for c in order:
-        own = sorted((ts for ts in by_class[c] if ts not in NATIVE),
+        own = sorted((ts for ts in by_class[c] if ts not in UNCOMPRESSED_LE),
                      key=lambda ts: (-by_class[c][ts], ts))
-        required[c] = [Context(c, (ts,)) for ts in own] + [Context(c, NATIVE)]
+        required[c] = [Context(c, (ts,)) for ts in own] + [Context(c, UNCOMPRESSED_LE)]
     rounds: list[list[str]] = []
     size = 0
     for c in order:
@@ -159,7 +144,7 @@ def plan_contexts(pairs: dict[tuple[str, str], int],
     out: list[list[Context]] = []
     for classes in rounds:
         contexts = [cx for c in classes for cx in required[c]][:limit]
-        for ts in OTHER_STANDARD:
+        for ts in OTHER_STANDARD_SYNTAXES:
             for c in classes:
                 if len(contexts) < limit and ts not in by_class[c]:
                     contexts.append(Context(c, (ts,)))
@@ -183,12 +168,7 @@ class GetOutcome:
             return self.error
         if self.status is None:
             return "no final C-GET response"
-        what = {0x0000: "success", 0xB000: "warning: one or more sub-operations failed",
-                0xA701: "refused: out of resources (number of matches)",
-                0xA702: "refused: out of resources (sub-operations)",
-                0xA900: "failed: identifier does not match SOP class",
-                0xC000: "failed: unable to process", 0xFE00: "cancelled"}.get(
-            self.status, "failed" if self.status >= 0xA000 else "")
+        what = retrieve_status_text(self.status)
         text = f"status 0x{self.status:04X}" + (f" ({what})" if what else "")
         text += (f"; sub-operations: {self.completed} completed, {self.failed} failed, "
                  f"{self.warning} with warnings")
@@ -229,10 +209,10 @@ class PacsAssociation:
                                   ext_neg=roles or None, evt_handlers=handlers,
                                   tls_args=(tls, dest.host) if tls is not None else None)
         if not self.assoc.is_established:
-            raise PacsguardError(f"PACS {dest.name} ({dest.ae_title}@{dest.host}:{dest.port}) "
-                                 "refused or did not answer the association; check its AE "
-                                 "title, and that it lets the gateway query (C-FIND) and "
-                                 "retrieve (C-GET)")
+            raise PacsError(f"PACS {dest.name} ({dest.ae_title}@{dest.host}:{dest.port}) "
+                            "refused or did not answer the association; check its AE "
+                            "title, and that it lets the gateway query (C-FIND) and "
+                            "retrieve (C-GET)", reason=PacsFailure.REFUSED)
         # pynetdicom leaves Nagle's algorithm on: each small C-GET request then waits for a
         # delayed ACK (40 ms on loopback; PEERS.md), which made one C-GET per instance 8x slower
         with contextlib.suppress(AttributeError, OSError):
@@ -255,9 +235,10 @@ class PacsAssociation:
             code = int(status.Status) if status and "Status" in status else None
             if code in PENDING and ident is not None:
                 yield ident
-            elif code not in (0x0000, *PENDING):
-                raise PacsguardError(f"C-FIND at {level} level failed (status "
-                                     f"{'none' if code is None else hex(code)})")
+            elif code not in (Dimse.SUCCESS, *PENDING):
+                raise PacsError(f"C-FIND at {level} level failed (status "
+                                f"{'none' if code is None else hex(code)})",
+                                reason=PacsFailure.QUERY_FAILED)
 
     def get(self, level: str, **keys: str) -> GetOutcome:
         from pydicom import Dataset
@@ -365,7 +346,7 @@ def verify_pacs(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     """List, compare and retrieve (module docstring); findings worst first."""
     seed = scope.seed if scope.seed is not None else random.SystemRandom().randrange(2**31)
     where = f"pacs:{dest.name}"
-    findings: list[Finding] = []
+    findings: list[Discrepancy] = []
     session = PacsAssociation(dest, calling_aet, [])
     try:
         listed = list_pacs(session, scope)
@@ -375,12 +356,12 @@ def verify_pacs(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     listed_uids = {x.sop for x in listed}
     missing = sorted(set(expected) - listed_uids)
     for uid in missing:
-        findings.append(Finding(Status.MISSING, uid, where, "recorded in the ledger, not held "
-                                "by the PACS (C-FIND does not list it)"))
+        findings.append(Discrepancy(Status.MISSING, uid, where, "recorded in the ledger, not held "
+                                    "by the PACS (C-FIND does not list it)"))
     for x in listed:
         if x.sop not in expected and (scope.study is None or x.study == scope.study):
-            findings.append(Finding(Status.UNRECORDED, x.sop, where, "held by the PACS but "
-                                    "never recorded: the gateway never saw it"))
+            findings.append(Discrepancy(Status.UNRECORDED, x.sop, where, "held by the PACS but "
+                                        "never recorded: the gateway never saw it"))
     chosen = [x for x in listed if x.sop in expected]
     if scope.sampled:
         assert scope.sample is not None
@@ -416,7 +397,7 @@ class _Retriever:
         self.calling_aet = calling_aet
         self.where = where
         self.progress = progress
-        self.findings: list[Finding] = []
+        self.findings: list[Discrepancy] = []
         self.count = 0
         self.batch: _Batch | None = None
         self.tmp = Path(".")
@@ -425,7 +406,7 @@ class _Retriever:
         self.assoc: PacsAssociation
 
     def run(self, chosen: list[Listed], recorded: dict[str, _Recorded],
-            by_series: bool) -> list[Finding]:
+            by_series: bool) -> list[Discrepancy]:
         pairs: dict[tuple[str, str], int] = {}
         for r in recorded.values():
             pairs[(r.sop_class, r.transfer_syntax)] = pairs.get(
@@ -461,7 +442,7 @@ class _Retriever:
                     if x.sop in done:
                         continue
                     r = recorded[x.sop]
-                    self.findings.append(Finding(
+                    self.findings.append(Discrepancy(
                         Status.CORRUPTED, x.sop, self.where,
                         "listed by the PACS but not returned by C-GET: "
                         f"{self.assoc.offered(r.sop_class, r.transfer_syntax)}; its C-GET "
@@ -487,23 +468,24 @@ class _Retriever:
                 except (OSError, RuntimeError, ValueError) as exc:
                     outcome = GetOutcome(None, error=f"the C-GET failed ({exc})")
                 if self.error is not None:
-                    raise PacsguardError(f"a retrieved instance could not be checked: "
-                                         f"{self.error}; check the free space of "
-                                         f"{self.tmp.parent}")
+                    raise PacsError(f"a retrieved instance could not be checked: "
+                                    f"{self.error}; check the free space of "
+                                    f"{self.tmp.parent}", reason=PacsFailure.LOCAL)
                 if self.assoc.assoc.is_established:
                     return batch.done, outcome
                 lost = (f"the association with PACS {self.dest.name} ended during a C-GET "
                         f"({outcome.describe()}) after {self.count} instances were checked")
                 if attempt == 2:
-                    raise PacsguardError(f"{lost}, and again on a new association; nothing is "
-                                         "concluded about the rest: run verify --pacs again")
+                    raise PacsError(f"{lost}, and again on a new association; nothing is "
+                                    "concluded about the rest: run verify --pacs again",
+                                    reason=PacsFailure.ASSOCIATION_LOST)
                 try:
                     self.assoc = PacsAssociation(self.dest, self.calling_aet, self.contexts,
                                                  self._store)
-                except PacsguardError as exc:
-                    raise PacsguardError(f"{lost}, and a new one failed ({exc}); nothing is "
-                                         "concluded about the rest: run verify --pacs again"
-                                         ) from None
+                except PacsError as exc:  # refused: PacsAssociation raises nothing else
+                    raise PacsError(f"{lost}, and a new one failed ({exc}); nothing is "
+                                    "concluded about the rest: run verify --pacs again",
+                                    reason=PacsFailure.ASSOCIATION_LOST) from None
             raise AssertionError("unreachable")
         finally:
             self.batch = None
@@ -519,7 +501,7 @@ class _Retriever:
         batch = self.batch
         sop = str(event.request.AffectedSOPInstanceUID)
         if batch is None or sop not in batch.wanted or sop in batch.done:
-            return 0x0000
+            return Dimse.SUCCESS
         path = self.tmp / "received.dcm"
         try:
             data = event.encoded_dataset()
@@ -527,25 +509,25 @@ class _Retriever:
             self.findings.append(self._compare(sop, path, batch.current.get(sop)))
         except OSError as exc:  # our disk, not the PACS: the run stops and says so
             self.error = f"{exc.__class__.__name__}: {exc.strerror or exc}"
-            return 0xA700  # PS3.4 C.4.3.1.4 sub-operation: out of resources
+            return Dimse.OUT_OF_RESOURCES  # PS3.4 C.4.3.1.4 sub-operation
         finally:
             path.unlink(missing_ok=True)
         batch.done.add(sop)
         self._advance(len(data))
-        return 0x0000
+        return Dimse.SUCCESS
 
-    def _compare(self, sop: str, path: Path, stored: StoredEntry | None) -> Finding:
+    def _compare(self, sop: str, path: Path, stored: StoredEntry | None) -> Discrepancy:
         where = self.where
         if stored is None:  # recorded when listed; a ledger only grows, so this is not expected
-            return Finding(Status.UNRECORDED, sop, where, "returned by the PACS; its ledger "
-                           "entry could not be read")
+            return Discrepancy(Status.UNRECORDED, sop, where, "returned by the PACS; its ledger "
+                               "entry could not be read")
         try:
             fp = fingerprint_file(path, self.profile, self.attr_key)
             # the file itself: a transfer syntax changed by the PACS is decoded and compared
             status, detail = compare(stored.entry.fingerprint,
                                      unpack_clinical_attrs(stored.clinical_attrs), fp, path,
                                      self.profile)
-            return Finding(status, sop, where, detail.replace(str(path), where))
+            return Discrepancy(status, sop, where, detail.replace(str(path), where))
         except DicomReadError as exc:
-            return Finding(Status.CORRUPTED, sop, where,
-                           f"returned, but not readable: {exc}".replace(str(path), where))
+            return Discrepancy(Status.CORRUPTED, sop, where,
+                               f"returned, but not readable: {exc}".replace(str(path), where))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from enum import StrEnum
 
 from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import LedgerError
@@ -47,7 +48,17 @@ _UID = FIELDS_V1.index("sop_instance_uid")
 _FILE_SHA = FIELDS_V1.index("file_sha256")
 _MAGIC_LEN = len(MAGIC)
 assert len(MAGIC_V1) == _MAGIC_LEN
-KINDS = ("record", "supersede")
+
+
+class EntryKind(StrEnum):
+    """What an entry says of its instance: the first field of every entry."""
+
+    RECORD = "record"  # the instance as first recorded
+    #: a changed version the operator accepted, with a reason; names the leaf it replaces
+    SUPERSEDE = "supersede"
+
+
+_KINDS = {k.value: k for k in EntryKind}
 
 
 def _layout(data: bytes) -> tuple[bytes, tuple[int, ...], int]:
@@ -90,7 +101,7 @@ class LedgerEntry:
 
     fingerprint: Fingerprint
     recorded_at: str  # RFC 3339 UTC, seconds, e.g. 2026-11-27T21:00:00Z
-    kind: str = "record"
+    kind: EntryKind = EntryKind.RECORD
     supersedes: int | None = None  # leaf index of the entry this one replaces
     reason: str = ""
 
@@ -132,9 +143,9 @@ class LedgerEntry:
             raise LedgerError("ledger entry has trailing bytes after its last field")
         try:
             s = {k: v.decode("utf-8") for k, v in raw.items() if k not in _BYTES_FIELDS}
-            kind = s["kind"]
-            if kind not in KINDS:
-                raise ValueError(f"unknown kind {kind!r}")
+            kind = _KINDS.get(s["kind"])
+            if kind is None:
+                raise ValueError(f"unknown kind {s['kind']!r}")
             for name in _BYTES_FIELDS & raw.keys():
                 if len(raw[name]) not in (0, 32):
                     raise ValueError(f"{name} is {len(raw[name])} bytes, not 32")

@@ -20,10 +20,10 @@ from pathlib import Path
 from pacsguard.dates import utc_now
 from pacsguard.errors import DicomReadError, LedgerError
 from pacsguard.files import default_workers, iter_file_paths, parallel_map
-from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.integrity.appender import EncodedEntry, encode
+from pacsguard.integrity.entry import EntryKind, LedgerEntry
 from pacsguard.integrity.fingerprint import Fingerprint, complete_decoded, fingerprint_file
 from pacsguard.integrity.ledger import (
-    EncodedEntry,
     Ledger,
     PendingEntry,
     StoredEntry,
@@ -83,8 +83,8 @@ def _fingerprint_chunk(paths: list[str]) -> list[Fingerprinted]:
             note = ""
             if _W["decode"]:
                 fp, note = complete_decoded(fp, path, profile)
-            encoded = PendingEntry(LedgerEntry(fp, now), p,
-                                   pack_clinical_attrs(fp.clinical_attrs)).encoded()
+            encoded = encode(PendingEntry(LedgerEntry(fp, now), p,
+                                          pack_clinical_attrs(fp.clinical_attrs)))
             out.append((p, fp.file_size, note, encoded))
         except DicomReadError as exc:
             size = path.stat().st_size if path.exists() else 0
@@ -192,11 +192,11 @@ def _decide(profile: HeaderProfile, items: list[Fingerprinted],
                 "them in separate runs",
             ))
             continue
-        entry = LedgerEntry(fp, now, kind="supersede", supersedes=stored.leaf_index,
+        entry = LedgerEntry(fp, now, kind=EntryKind.SUPERSEDE, supersedes=stored.leaf_index,
                             reason=reason)
         to_append.append(PendingEntry(entry, path, encoded.clinical_attrs))
         slots.append(len(out))
         out.append(RecordResult(Outcome.SUPERSEDED, path, size, uid, "; ".join(
             x for x in (f"supersedes leaf {stored.leaf_index}", error) if x)))
-        batch_seen[uid] = PendingEntry(entry, path, encoded.clinical_attrs).encoded()
+        batch_seen[uid] = encode(PendingEntry(entry, path, encoded.clinical_attrs))
     return (out, slots), to_append

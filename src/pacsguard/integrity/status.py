@@ -64,8 +64,12 @@ SEVERITY = {
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One verification result: what happened to which instance, where, and why we say so."""
+class Discrepancy:
+    """One verification result: what happened to which instance, where, and why we say so.
+
+    Not a :class:`pacsguard.findings.Finding` (a scanner's or an assessment's finding, with a
+    rule id and a severity): this is what ``verify`` found of one instance against the ledger.
+    Reports still call these findings (``--format json`` writes one object per finding)."""
 
     status: Status
     sop_instance_uid: str

@@ -30,16 +30,12 @@ from pacsguard.files import (
     parallel_map,
     sha256_file,
 )
+from pacsguard.integrity.audit import IntegrityReport
 from pacsguard.integrity.entry import LedgerEntry
 from pacsguard.integrity.fingerprint import Fingerprint, fingerprint_file
-from pacsguard.integrity.ledger import (
-    IntegrityReport,
-    Ledger,
-    StoredEntry,
-    unpack_clinical_attrs,
-)
+from pacsguard.integrity.ledger import Ledger, StoredEntry, unpack_clinical_attrs
 from pacsguard.integrity.profile import HeaderProfile
-from pacsguard.integrity.status import SEVERITY, Finding, Status, compare
+from pacsguard.integrity.status import SEVERITY, Discrepancy, Status, compare
 
 
 @dataclass
@@ -54,6 +50,11 @@ class VerifyReport:
         return self.integrity.ok and all(
             n == 0 for s, n in self.counts.items() if s is not Status.INTACT
         )
+
+    @property
+    def not_intact(self) -> int:
+        """Instances (and ledger problems) in any status but ``intact``."""
+        return sum(n for s, n in self.counts.items() if s is not Status.INTACT)
 
 
 _W: dict[str, object] = {}
@@ -103,7 +104,7 @@ class _Scratch:
     def reader(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path)
 
-    def add_finding(self, f: Finding) -> None:
+    def add_finding(self, f: Discrepancy) -> None:
         self.db.execute("INSERT INTO findings VALUES (?,?,?,?,?)",
                         (SEVERITY[f.status], f.status.value, f.sop_instance_uid, f.path,
                          f.detail))
@@ -116,7 +117,7 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
            roots: Sequence[Path], *, expect_all: bool = False, workers: int | None = None,
            witnessed: str | None = None, progress: Callable[[int, int], None] | None = None,
-           ) -> tuple[VerifyReport, Iterator[Finding]]:
+           ) -> tuple[VerifyReport, Iterator[Discrepancy]]:
     """Verify files under ``roots``. Returns the report and the findings, worst first."""
     workers = workers or default_workers()
     folder = tempfile.mkdtemp(prefix="pacsguard-verify-")
@@ -182,7 +183,7 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     assert isinstance(integrity, IntegrityReport)
     report = VerifyReport(integrity, files=files, bytes=nbytes)
     for problem in integrity.problems:
-        scratch.add_finding(Finding(Status.LEDGER_TAMPERED, "", "(ledger)", problem))
+        scratch.add_finding(Discrepancy(Status.LEDGER_TAMPERED, "", "(ledger)", problem))
     root_strs = [str(r.expanduser().resolve()) for r in roots]
 
     # 3: classify the fast pass in SQL: a recorded, trusted file hash is intact
@@ -197,8 +198,9 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     for path, reason in reader.execute("SELECT path, error FROM h.hashed WHERE sha IS NULL "
                                        "ORDER BY rowid"):
         uid = _uid_for_path(db, path)
-        scratch.add_finding(Finding(Status.CORRUPTED, uid, path, f"{path}: {reason}"))
-        db.execute("INSERT INTO seen VALUES (?,?,?,?)", (uid or None, path, b"", "corrupted"))
+        scratch.add_finding(Discrepancy(Status.CORRUPTED, uid, path, f"{path}: {reason}"))
+        db.execute("INSERT INTO seen VALUES (?,?,?,?)",
+                   (uid or None, path, b"", Status.CORRUPTED.value))
 
     # 3b: full fingerprint of the rest
     db.commit()
@@ -208,8 +210,9 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
         if fp is None:
             uid = _uid_for_path(db, path)
             detail = why if not uid else f"{why} (recorded at this path)"
-            scratch.add_finding(Finding(Status.CORRUPTED, uid, path, detail))
-            db.execute("INSERT INTO seen VALUES (?,?,?,?)", (uid or None, path, b"", "corrupted"))
+            scratch.add_finding(Discrepancy(Status.CORRUPTED, uid, path, detail))
+            db.execute("INSERT INTO seen VALUES (?,?,?,?)",
+                   (uid or None, path, b"", Status.CORRUPTED.value))
             continue
         uid = fp.sop_instance_uid
         row = db.execute("SELECT trusted, entry, attrs, leaf FROM expected WHERE uid = ?",
@@ -226,7 +229,7 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
                                      profile)
         db.execute("INSERT INTO seen VALUES (?,?,?,?)", (uid, path, fp.file_sha256, status.value))
         if status is not Status.INTACT or detail:
-            scratch.add_finding(Finding(status, uid, path, detail))
+            scratch.add_finding(Discrepancy(status, uid, path, detail))
 
     # 4: duplicates and missing
     dup_uids = [r[0] for r in db.execute(
@@ -235,15 +238,15 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     for uid in dup_uids:
         rows = db.execute("SELECT path, status FROM seen WHERE uid = ? ORDER BY path",
                           (uid,)).fetchall()
-        any_intact = any(s == "intact" for _, s in rows)
+        any_intact = any(s == Status.INTACT for _, s in rows)
         for path, st in rows:
-            if any_intact and st == "intact":
+            if any_intact and st == Status.INTACT:
                 continue
             others = ", ".join(p for p, _ in rows if p != path)
             db.execute("DELETE FROM findings WHERE uid = ? AND path = ?", (uid, path))
-            scratch.add_finding(Finding(Status.DUPLICATE, uid, path,
-                                        f"same SOP Instance UID, different content, also at "
-                                        f"{others}"))
+            scratch.add_finding(Discrepancy(Status.DUPLICATE, uid, path,
+                                            f"same SOP Instance UID, different content, also at "
+                                            f"{others}"))
             db.execute("UPDATE seen SET status = 'duplicate' WHERE uid = ? AND path = ?",
                        (uid, path))
     db.commit()
@@ -252,9 +255,9 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
         "(SELECT uid FROM seen WHERE uid IS NOT NULL) ORDER BY leaf"
     ):
         if expect_all or (path and _under(path, root_strs)):
-            scratch.add_finding(Finding(Status.MISSING, uid, path or "",
-                                        f"recorded (leaf {leaf}) but not found under the "
-                                        "given folders"))
+            scratch.add_finding(Discrepancy(Status.MISSING, uid, path or "",
+                                            f"recorded (leaf {leaf}) but not found under the "
+                                            "given folders"))
     for status, n in db.execute("SELECT status, COUNT(*) FROM seen GROUP BY status"):
         report.counts[Status(status)] = report.counts.get(Status(status), 0) + n
     for status, n in db.execute("SELECT status, COUNT(*) FROM findings WHERE status IN "
@@ -263,12 +266,12 @@ def verify(ledger: Ledger, profile: HeaderProfile, attr_key: bytes | None,
     db.commit()
     reader.close()
 
-    def findings() -> Iterator[Finding]:
+    def findings() -> Iterator[Discrepancy]:
         try:
             for status, uid, path, detail in db.execute(
                 "SELECT status, uid, path, detail FROM findings ORDER BY severity, path"
             ):
-                yield Finding(Status(status), uid or "", path or "", detail or "")
+                yield Discrepancy(Status(status), uid or "", path or "", detail or "")
         finally:
             db.close()
             for name in os.listdir(folder):

@@ -8,11 +8,11 @@ a neutralised copy, never touching the original. docs/scan.md describes every fi
 
 from __future__ import annotations
 
+from pacsguard.scan.api import Skipped, Unreadable, scan_bytes, scan_file, scan_paths
 from pacsguard.scan.disarm import Disarmed, DisarmRecord, disarm_bytes, disarm_file
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult
-from pacsguard.scan.rules import RULES, Rule
-from pacsguard.scan.scanner import Skipped, Unreadable, scan_bytes, scan_file, scan_paths
+from pacsguard.scan.rules import RULES, Rule, RuleId
 
 __all__ = ["DEFAULT_LIMITS", "RULES", "DisarmRecord", "Disarmed", "Limits", "Removal", "Rule",
-           "ScanResult", "Skipped", "Unreadable", "disarm_bytes", "disarm_file", "scan_bytes",
-           "scan_file", "scan_paths"]
+           "RuleId", "ScanResult", "Skipped", "Unreadable", "disarm_bytes", "disarm_file",
+           "scan_bytes", "scan_file", "scan_paths"]

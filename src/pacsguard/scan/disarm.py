@@ -23,16 +23,17 @@ import os
 import tempfile
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pacsguard import __version__
+from pacsguard.dates import utc_now
 from pacsguard.errors import ConfigError, DicomReadError
 from pacsguard.files import write_fully
 from pacsguard.findings import Finding, Severity
+from pacsguard.scan.api import MANIFEST, scan_bytes
+from pacsguard.scan.layout import PREAMBLE
 from pacsguard.scan.model import DEFAULT_LIMITS, Limits, Removal, ScanResult
-from pacsguard.scan.scanner import MANIFEST, PREAMBLE, scan_bytes
 
 __all__ = ["MANIFEST", "DisarmRecord", "Disarmed", "disarm_bytes", "disarm_file"]
 
@@ -133,10 +134,6 @@ def disarm_bytes(data: bytes, result: ScanResult | None = None, *, name: str = "
     return Disarmed(copy, removed, remaining)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def disarm_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                 limits: Limits = DEFAULT_LIMITS) -> DisarmRecord:
     """Write a disarmed copy of ``path`` into ``out_dir`` and append it to the manifest.
@@ -174,7 +171,7 @@ def disarm_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *
         record = DisarmRecord(
             str(Path(name).resolve()), original_sha, len(data), str(target),
             hashlib.sha256(disarmed.data).hexdigest(), len(disarmed.data), disarmed.removed,
-            tuple(dict.fromkeys(f.id for f in disarmed.remaining)), _now())
+            tuple(dict.fromkeys(f.id for f in disarmed.remaining)), utc_now())
         line = (json.dumps(record.as_dict(), ensure_ascii=False) + "\n").encode()
         mfd = os.open(folder / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacsguard.findings import EXIT_FOR, Finding, Severity, worst
+from pacsguard.scan.rules import RuleId
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Removal:
     Explicit VR Little Endian file (PS3.5 §A.5).
     """
 
-    finding_id: str
+    finding_id: RuleId
     start: int
     end: int
     what: str  # "preamble", "value of (0009,1010) OB", "bytes after the data set"

@@ -4,23 +4,18 @@ The scanner needs the preamble, the element headers and a few values; it jumps o
 and other large values. Small files are read whole (one ``read`` is cheaper than several);
 larger ones are read in windows with ``os.pread``, so a 2 GB multi-frame file costs a few
 reads. ``mmap`` would be simpler but turns a file truncated during the scan into SIGBUS, which
-no Python code can catch; a short read here is an ordinary :class:`ShortRead`.
+no Python code can catch; a short read here is an ordinary
+:class:`~pacsguard.errors.ShortRead`.
 """
 
 from __future__ import annotations
 
 import os
 
+from pacsguard.errors import ShortRead
+
 WINDOW = 128 << 10  # bytes read per window
 WHOLE_FILE = 256 << 10  # files up to this size are read in one call
-
-
-class ShortRead(Exception):
-    """The bytes are not there: the file ended (or shrank while it was scanned)."""
-
-    def __init__(self, offset: int) -> None:
-        super().__init__(f"the file ends at byte {offset}")
-        self.offset = offset
 
 
 class Source:

@@ -17,7 +17,8 @@ For each C-STORE (docs/gateway.md):
 
 Step 4 is not fsynced per instance: an acknowledged instance is durable in ``tmp/`` and in
 the ledger, and start-up recovery (:meth:`Receiver.recover`) queues every ``tmp/`` file whose
-content the ledger holds and deletes the rest (never acknowledged).
+content the ledger holds and deletes the rest (never acknowledged). The spool itself is
+:mod:`pacsguard.gateway.spool`; the audit log :mod:`pacsguard.gateway.audit`.
 
 Who may send: the calling AE title must be on the allow-list with the caller's IP address, and
 the called AE title must be the gateway's; anything else is refused at association time with
@@ -28,14 +29,9 @@ where, when, how many stored or failed, of which SOP classes; never patient data
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import json
-import os
-import shutil
 import socket
 import ssl
-import stat
 import threading
 import time
 from collections import Counter
@@ -48,12 +44,22 @@ from typing import Any
 from pacsguard.dates import utc_now
 from pacsguard.dicom import part10, ul
 from pacsguard.dicom.pdu import Message
-from pacsguard.dicom.uids import valid_uid
-from pacsguard.errors import DicomReadError, PacsguardError, TooLarge
-from pacsguard.files import write_fully
+from pacsguard.dicom.status import (
+    CALLED_NOT_RECOGNISED,
+    CALLING_NOT_RECOGNISED,
+    LOCAL_LIMIT_EXCEEDED,
+    TEMPORARY_CONGESTION,
+    Dimse,
+    RejectResult,
+)
+from pacsguard.dicom.tags import AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID
+from pacsguard.dicom.uids import VERIFICATION, valid_uid
+from pacsguard.errors import DicomReadError, GatewayError, GatewayFailure, TooLarge
 from pacsguard.findings import Severity
-from pacsguard.gateway.config import GatewayConfig
-from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.gateway.audit import AuditEvent, AuditLog
+from pacsguard.gateway.config import GatewayConfig, OnThreat
+from pacsguard.gateway.spool import Spool, fsync_dir, queued_name
+from pacsguard.integrity.entry import EntryKind, LedgerEntry
 from pacsguard.integrity.fingerprint import complete_decoded, fingerprint_bytes, fingerprint_file
 from pacsguard.integrity.ledger import (
     Ledger,
@@ -67,34 +73,6 @@ from pacsguard.integrity.status import Status, compare
 from pacsguard.scan import scan_bytes
 from pacsguard.store.schema import receipts
 
-SUCCESS = 0x0000
-OUT_OF_RESOURCES = 0xA700
-CANNOT_UNDERSTAND = 0xC000
-
-
-class AuditLog:
-    """Append-only JSON lines, one per event, flushed and fsynced as written."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        self._lock = threading.Lock()
-
-    def write(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"at": utc_now(), "event": event, **fields}, sort_keys=True,
-                          ensure_ascii=False) + "\n"
-        with self._lock:
-            if self._fd is None:  # closed: a late thread must not write into a reused fd
-                return
-            os.write(self._fd, line.encode())
-            os.fsync(self._fd)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
 
 @dataclass
 class _AssocStats:
@@ -105,235 +83,6 @@ class _AssocStats:
     stored: int = 0
     failed: int = 0
     sop_classes: Counter[str] = field(default_factory=Counter)
-
-
-class Spool:
-    """The durable store of received instances, on one file system:
-
-    * ``tmp/``: being written, or written and recorded but not yet queued (start-up
-      recovery queues those the ledger holds and deletes the rest);
-    * ``out/<destination>/``: waiting for that destination, one hard link per destination, so
-      the bytes are stored once and each destination removes only its own link;
-    * ``held/``: kept when no destination is configured;
-    * ``dead/<destination>/``: given up on after ``max_attempts``; kept for a person;
-    * ``quarantine/``: received instances the scan found weaponised; kept for a person, never
-      forwarded.
-    """
-
-    def __init__(self, root: Path, max_bytes: int | None, min_free: int,
-                 destinations: list[str]) -> None:
-        self.root = root
-        self.tmp = root / "tmp"
-        self.held = root / "held"
-        self.quarantined = root / "quarantine"
-        self.destinations = destinations
-        for d in (self.tmp, self.held, self.quarantined, *(self.out(n) for n in destinations),
-                  *(self.dead(n) for n in destinations)):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.max_bytes = max_bytes
-        self.min_free = min_free
-        self._lock = threading.Lock()
-        self.used = 0  # bytes of the files in the spool
-        self.pending = 0  # bytes reserved by stores still writing
-        self.recount()
-        # empty files made ahead in tmp/, their names already durable (see write_tmp)
-        self._ready: collections.deque[str] = collections.deque()
-        self._refilling = threading.Lock()
-
-    def out(self, name: str) -> Path:
-        return self.root / "out" / name
-
-    def dead(self, name: str) -> Path:
-        return self.root / "dead" / name
-
-    def recount(self) -> int:
-        """Bytes on disk in the spool (each stored file once, however many links). Stores in
-        flight keep their reservations (``pending``), so a recount while they write can only
-        over-count them for a moment (refusing early, never accepting too much)."""
-        seen: dict[int, int] = {}
-        for entry in self.root.rglob("*"):
-            try:
-                st = entry.stat()
-            except FileNotFoundError:  # delivered or moved meanwhile
-                continue
-            if stat.S_ISREG(st.st_mode):
-                seen[st.st_ino] = st.st_size
-        with self._lock:
-            self.used = sum(seen.values())
-        return self.used
-
-    def reserve(self, n: int) -> str | None:
-        """Why ``n`` more bytes cannot be taken, or None (and they are counted). Before
-        refusing, the spool is counted again from disk, so dead letters an operator removed
-        (or any drift) never keep it refusing."""
-        for attempt in (1, 2):
-            with self._lock:
-                full = self.max_bytes is not None and \
-                    self.used + self.pending + n > self.max_bytes
-                if not full:
-                    free = shutil.disk_usage(self.root).free
-                    if free - n < self.min_free:
-                        return f"spool disk nearly full ({free:,} bytes free)"
-                    self.pending += n
-                    return None
-            if attempt == 1:
-                self.recount()
-        return f"spool full ({self.used + self.pending + n:,} > {self.max_bytes:,} bytes)"
-
-    def settle(self, n: int) -> None:
-        """A reservation whose file is now in the spool (queued or quarantined)."""
-        with self._lock:
-            self.pending -= n
-            self.used += n
-
-    def forget(self, n: int) -> None:
-        """Bytes another process freed (a forwarder process's deliveries)."""
-        with self._lock:
-            self.used -= n
-
-    def release(self, n: int) -> None:
-        """A reservation given up (the store failed; its file is gone)."""
-        with self._lock:
-            self.pending -= n
-
-    READY = 64  # empty files kept made ahead
-
-    def prepare(self) -> None:
-        """Make empty files in ``tmp/`` ahead of need, and fsync the folder once for all of
-        them. Creating a file and making its name durable cost about 0.6 ms of the 1.7 ms a
-        spool write took (file creation, then a folder fsync; measured), on the path every
-        acknowledgement waits for; made ahead, a write is only write and fsync. Leftovers
-        are empty files, which start-up recovery deletes like any unrecorded one."""
-        if not self._refilling.acquire(blocking=False):
-            return  # another thread is at it
-        try:
-            made: list[str] = []
-            while len(self._ready) + len(made) < self.READY:
-                fd, name = _mkstemp(self.tmp)
-                os.close(fd)
-                made.append(name)
-            if made:
-                fsync_dir(self.tmp)
-                self._ready.extend(made)
-        finally:
-            self._refilling.release()
-
-    def write_tmp(self, data: bytes) -> Path:
-        """Write ``data`` to a new file in ``tmp/`` and make it durable (the file's bytes
-        and its name); return its path."""
-        try:
-            name = self._ready.popleft()
-            fd = os.open(name, os.O_WRONLY | os.O_TRUNC)
-            named = True
-        except (IndexError, OSError):  # none made ahead (or one removed): make one now
-            fd, name = _mkstemp(self.tmp)
-            named = False
-        try:
-            write_fully(fd, data)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(name)
-            raise
-        os.close(fd)
-        if not named:
-            fsync_dir(self.tmp)
-        return Path(name)
-
-    def unprepare(self) -> None:
-        """Remove the empty files made ahead (at shutdown)."""
-        with self._refilling:
-            while self._ready:
-                with contextlib.suppress(OSError):
-                    os.unlink(self._ready.popleft())
-
-    @property
-    def ready(self) -> int:
-        return len(self._ready)
-
-    def leftovers(self) -> list[Path]:
-        """Files in ``tmp/`` (a crash came between writing and queueing), for recovery; the
-        empty files made ahead are among them and no longer counted as ready."""
-        self._ready.clear()
-        return sorted(self.tmp.iterdir())
-
-    def commit(self, tmp: Path, name: str, durable: bool = False) -> list[Path]:
-        """Link the written file into every destination's queue (or ``held/``), drop the
-        temporary name; return the queued paths. All links or none: a failure part-way
-        removes those already made, then raises. ``durable`` fsyncs the folders (recovery
-        does; the store path need not, see the module docstring). A name already queued
-        (recovery after a crash between linking and unlinking) is kept."""
-        folders = [self.out(n) for n in self.destinations] or [self.held]
-        placed: list[Path] = []
-        try:
-            for folder in folders:
-                final = folder / name
-                try:
-                    os.link(tmp, final)
-                except FileExistsError:
-                    if not durable:
-                        raise
-                placed.append(final)
-                if durable:
-                    fsync_dir(folder)
-        except OSError:
-            for p in placed:
-                with contextlib.suppress(OSError):
-                    p.unlink()
-            raise
-        self._unlink_counted(tmp)
-        if durable:
-            fsync_dir(self.tmp)
-        return placed
-
-    def quarantine(self, tmp: Path, name: str) -> Path:
-        """Move a written file into ``quarantine/`` (durably), out of every queue."""
-        final = self.quarantined / name
-        os.replace(tmp, final)
-        fsync_dir(self.quarantined)
-        fsync_dir(self.tmp)
-        return final
-
-    def _unlink_counted(self, path: Path) -> None:
-        """Unlink ``path``; when that was the file's last name, give its bytes back. Under
-        the lock, so two names of one file removed at once cannot both think another one
-        remains (which would leak the bytes and end in a spool that refuses while empty)."""
-        with self._lock:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                return
-            try:
-                os.unlink(path)
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-            if st.st_nlink == 0:
-                self.used -= st.st_size
-
-    def remove(self, path: Path) -> None:
-        """Drop one queue link (delivered); the bytes are released with the last link. Not
-        fsynced: a removal a crash undoes only sends the instance once more (the destination
-        stores it again, unchanged); the forwarder fsyncs the folder once per batch."""
-        self._unlink_counted(path)
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _mkstemp(folder: Path) -> tuple[int, str]:
-    for _ in range(100):
-        name = str(folder / f"{time.time_ns()}-{os.urandom(4).hex()}.part")
-        try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), name
-        except FileExistsError:
-            continue
-    raise OSError("cannot create a spool file")
 
 
 class Receiver:
@@ -381,21 +130,25 @@ class Receiver:
         """Who may send (PS3.8 §9.3.4 result/source/reason): the calling AE title from its
         allowed addresses, to the gateway's own called AE title; else A-ASSOCIATE-RJ."""
         reason: ul.Rejection | None = None
+        transient, permanent = RejectResult.TRANSIENT, RejectResult.PERMANENT
         if self._draining.is_set():
-            reason = ul.Rejection(2, 3, 1, "gateway shutting down")
+            reason = ul.Rejection(transient, *TEMPORARY_CONGESTION, "gateway shutting down")
         elif len(self._stats) >= self.MAX_ASSOCIATIONS:
-            reason = ul.Rejection(2, 3, 2, "too many associations at once")
+            reason = ul.Rejection(transient, *LOCAL_LIMIT_EXCEEDED,
+                                  "too many associations at once")
         else:
             sender = self.cfg.sender_for(rq.calling_ae_title)
             if sender is None:
-                reason = ul.Rejection(1, 1, 3, "calling AE title not on the allow-list")
+                reason = ul.Rejection(permanent, *CALLING_NOT_RECOGNISED,
+                                      "calling AE title not on the allow-list")
             elif not sender.allows(rq.address):
-                reason = ul.Rejection(1, 1, 3, "calling AE title not allowed from this "
-                                      "address")
+                reason = ul.Rejection(permanent, *CALLING_NOT_RECOGNISED,
+                                      "calling AE title not allowed from this address")
             elif rq.called_ae_title != self.cfg.gateway.ae_title:
-                reason = ul.Rejection(1, 1, 7, "called AE title is not the gateway's")
+                reason = ul.Rejection(permanent, *CALLED_NOT_RECOGNISED,
+                                      "called AE title is not the gateway's")
         if reason is not None:
-            self.audit.write("association_rejected", calling_aet=rq.calling_ae_title,
+            self.audit.write(AuditEvent.ASSOCIATION_REJECTED, calling_aet=rq.calling_ae_title,
                              called_aet=rq.called_ae_title, address=rq.address, port=rq.port,
                              reason=reason.why,
                              result_source_diagnostic=[reason.result, reason.source,
@@ -404,22 +157,22 @@ class Receiver:
 
     def _on_established(self, rq: ul.AssociationRequest) -> None:
         self._stats[id(rq)] = _AssocStats(rq.calling_ae_title, rq.address, rq.port)
-        self.audit.write("association_accepted", calling_aet=rq.calling_ae_title,
+        self.audit.write(AuditEvent.ASSOCIATION_ACCEPTED, calling_aet=rq.calling_ae_title,
                          called_aet=rq.called_ae_title, address=rq.address, port=rq.port)
 
     def _on_closed(self, rq: ul.AssociationRequest, how: str) -> None:
         s = self._stats.pop(id(rq), None)
         if s is None:
             return
-        self.audit.write("association_closed", calling_aet=s.calling_aet, address=s.address,
-                         port=s.port, stored=s.stored, failed=s.failed,
+        self.audit.write(AuditEvent.ASSOCIATION_CLOSED, calling_aet=s.calling_aet,
+                         address=s.address, port=s.port, stored=s.stored, failed=s.failed,
                          sop_classes=dict(s.sop_classes), ended=how,
                          seconds=round(time.monotonic() - s.started, 3))
 
     def _on_failed(self, address: tuple[str, int], how: str) -> None:
         """A connection that never became an association request (a failed TLS handshake,
         a port scan, garbage): audited too, as security teams look for exactly these."""
-        self.audit.write("connection_failed", address=address[0], port=address[1],
+        self.audit.write(AuditEvent.CONNECTION_FAILED, address=address[0], port=address[1],
                          reason=how.removeprefix("aborted: "))
 
     def _on_too_large(self, rq: ul.AssociationRequest, exc: TooLarge) -> None:
@@ -430,18 +183,18 @@ class Receiver:
         stats = self._stats.get(id(rq))
         if stats is not None:
             stats.failed += 1
-        self.audit.write("store_refused", calling_aet=rq.calling_ae_title, **instance,
+        self.audit.write(AuditEvent.STORE_REFUSED, calling_aet=rq.calling_ae_title, **instance,
                          reason=f"{exc}: the association was aborted (gateway."
                                 "max_instance_bytes)")
 
     # -- C-STORE ---------------------------------------------------------------------------
     def _on_store(self, rq: ul.AssociationRequest, msg: Message) -> int:
         stats = self._stats.get(id(rq))
-        sop_class = msg.ui(0x0002)
+        sop_class = msg.ui(AFFECTED_SOP_CLASS_UID)
         status = self._store(rq, msg)
         if stats is not None:
             stats.sop_classes[sop_class] += 1
-            if status == SUCCESS:
+            if status == Dimse.SUCCESS:
                 stats.stored += 1
             else:
                 stats.failed += 1
@@ -452,26 +205,27 @@ class Receiver:
         assert msg.data_set is not None
         # every event about one instance names it (a UID is not patient data); one that is
         # not a valid UID (PS3.5 §9: digits and dots) could hold any text and is left out
-        instance = {"sop_instance_uid": msg.ui(0x1000)} if valid_uid(msg.ui(0x1000)) \
-            else {}
-        bad = [name for e, name in ((0x0002, "SOP Class UID"), (0x1000, "SOP Instance UID"))
-               if not valid_uid(msg.ui(e))]
+        sop_class, sop_instance = msg.ui(AFFECTED_SOP_CLASS_UID), msg.ui(AFFECTED_SOP_INSTANCE_UID)
+        instance = {"sop_instance_uid": sop_instance} if valid_uid(sop_instance) else {}
+        bad = [name for uid, name in ((sop_class, "SOP Class UID"),
+                                      (sop_instance, "SOP Instance UID"))
+               if not valid_uid(uid)]
         if bad or not valid_uid(msg.context.transfer_syntax):
-            self.audit.write("store_failed", calling_aet=calling, **instance,
+            self.audit.write(AuditEvent.STORE_FAILED, calling_aet=calling, **instance,
                              reason=f"the C-STORE request's {' and '.join(bad) or 'UIDs'} "
                                     f"{'is' if len(bad) < 2 else 'are'} not a valid UID "
                                     "(PS3.5 §9)")
-            return CANNOT_UNDERSTAND
+            return Dimse.CANNOT_UNDERSTAND
         # PS3.10 file: our File Meta, then the data set exactly as received (no re-encoding)
-        data = part10.file_meta(msg.ui(0x0002), msg.ui(0x1000), msg.context.transfer_syntax,
+        data = part10.file_meta(sop_class, sop_instance, msg.context.transfer_syntax,
                             calling) + msg.data_set
         why = self.spool.reserve(len(data))
         if why is not None:
-            self.audit.write("store_refused", calling_aet=calling, **instance, reason=why,
+            self.audit.write(AuditEvent.STORE_REFUSED, calling_aet=calling, **instance, reason=why,
                              bytes=len(data))
-            return OUT_OF_RESOURCES
+            return Dimse.OUT_OF_RESOURCES
         threat = self._threat(data)
-        if threat and self.cfg.scan.on_threat == "reject":
+        if threat and self.cfg.scan.on_threat is OnThreat.REJECT:
             return self._reject(data, threat, calling, instance)
         # the spool write and its fsyncs run on an I/O thread while this one fingerprints and
         # commits to the ledger: the two waits for the disk overlap (docs/gateway.md)
@@ -488,28 +242,28 @@ class Receiver:
                     # lossless transcode by the PACS then verifies intact (docs/fingerprint.md)
                     fp, _ = complete_decoded(fp, data, self.profile)
             except DicomReadError as exc:
-                self.audit.write("store_failed", calling_aet=calling, **instance,
+                self.audit.write(AuditEvent.STORE_FAILED, calling_aet=calling, **instance,
                                  reason=f"not readable as DICOM: {exc}")
-                return CANNOT_UNDERSTAND
+                return Dimse.CANNOT_UNDERSTAND
             with self._timed("ledger"):
                 self._record(fp, data, calling, rq.address)
             tmp = written.result()
             if threat:  # on_threat = "quarantine": recorded, kept aside, never forwarded
-                self.spool.quarantine(tmp, _queued_name(tmp))
+                self.spool.quarantine(tmp, queued_name(tmp))
                 self.spool.settle(len(data))
-                self.audit.write("quarantined", calling_aet=calling, **instance,
+                self.audit.write(AuditEvent.QUARANTINED, calling_aet=calling, **instance,
                                  findings=threat, bytes=len(data))
                 queued = True
-                return SUCCESS
-            self.spool.commit(tmp, _queued_name(tmp))
+                return Dimse.SUCCESS
+            self.spool.commit(tmp, queued_name(tmp))
             self.spool.settle(len(data))
             queued = True
             self.on_queued()
-            return SUCCESS
+            return Dimse.SUCCESS
         except Exception as exc:
-            self.audit.write("store_failed", calling_aet=calling, **instance,
+            self.audit.write(AuditEvent.STORE_FAILED, calling_aet=calling, **instance,
                              reason=f"{exc.__class__.__name__}: {exc}")
-            return OUT_OF_RESOURCES
+            return Dimse.OUT_OF_RESOURCES
         finally:
             if not queued:
                 self._discard(written, tmp, len(data))
@@ -517,7 +271,7 @@ class Receiver:
     def _threat(self, data: bytes) -> list[str]:
         """The ids of the scan findings at or above the configured threshold (none when
         scanning is off). Reads headers only; tens of microseconds (docs/scan.md)."""
-        if self.cfg.scan.on_threat == "off":
+        if self.cfg.scan.on_threat is OnThreat.OFF:
             return []
         with self._timed("scan"):
             result = scan_bytes(data, "<received>")
@@ -530,18 +284,18 @@ class Receiver:
         ``quarantine/`` for a person to examine."""
         try:
             tmp = self.spool.write_tmp(data)
-            kept = _queued_name(tmp).removesuffix(".dcm") + ".rejected"
+            kept = queued_name(tmp).removesuffix(".dcm") + ".rejected"
             self.spool.quarantine(tmp, kept)
             self.spool.settle(len(data))
         except OSError as exc:
             self.spool.release(len(data))
-            self.audit.write("store_failed", calling_aet=calling, **instance,
+            self.audit.write(AuditEvent.STORE_FAILED, calling_aet=calling, **instance,
                              reason=f"{exc.__class__.__name__}: {exc}")
-            return OUT_OF_RESOURCES
-        self.audit.write("store_rejected", calling_aet=calling, **instance, findings=threat,
-                         bytes=len(data), file=kept,
+            return Dimse.OUT_OF_RESOURCES
+        self.audit.write(AuditEvent.STORE_REJECTED, calling_aet=calling, **instance,
+                         findings=threat, bytes=len(data), file=kept,
                          reason="the scan found weaponised content")
-        return CANNOT_UNDERSTAND
+        return Dimse.CANNOT_UNDERSTAND
 
     def _write_tmp(self, data: bytes) -> Path:
         with self._timed("spool"):
@@ -598,10 +352,10 @@ class Receiver:
                                 self.profile)
             if status is Status.INTACT:
                 return None
-            self.audit.write("changed_instance", calling_aet=calling,
+            self.audit.write(AuditEvent.CHANGED_INSTANCE, calling_aet=calling,
                              sop_instance_uid=fp.sop_instance_uid,
                              supersedes_leaf=current.leaf_index, status=status.value)
-            return PendingEntry(LedgerEntry(fp, utc_now(), kind="supersede",
+            return PendingEntry(LedgerEntry(fp, utc_now(), kind=EntryKind.SUPERSEDE,
                                             supersedes=current.leaf_index,
                                             reason=f"received again by the gateway from "
                                             f"{calling} with other content ({status.value})"),
@@ -628,9 +382,9 @@ class Receiver:
             except DicomReadError:
                 recorded = False
             if recorded and self._threat(path.read_bytes()):
-                self.spool.quarantine(path, _queued_name(path))  # never forwarded
+                self.spool.quarantine(path, queued_name(path))  # never forwarded
             elif recorded:
-                self.spool.commit(path, _queued_name(path), durable=True)
+                self.spool.commit(path, queued_name(path), durable=True)
                 queued += 1
             else:
                 path.unlink(missing_ok=True)
@@ -638,7 +392,7 @@ class Receiver:
         if queued or deleted:
             fsync_dir(self.spool.tmp)
             self.spool.recount()
-            self.audit.write("spool_recovered", queued=queued, deleted=deleted)
+            self.audit.write(AuditEvent.SPOOL_RECOVERED, queued=queued, deleted=deleted)
         return queued, deleted
 
     # -- running ---------------------------------------------------------------------------
@@ -654,18 +408,18 @@ class Receiver:
                 ctx.load_verify_locations(str(t.client_ca))
                 ctx.verify_mode = ssl.CERT_REQUIRED
         except (OSError, ssl.SSLError) as exc:
-            raise PacsguardError(f"TLS certificate or key cannot be loaded: {exc}") from None
+            raise GatewayError(f"TLS certificate or key cannot be loaded: {exc}",
+                               reason=GatewayFailure.TLS_CREDENTIALS) from None
         return ctx
 
     def start(self) -> None:
         from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
         from pynetdicom.presentation import build_context
-        from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
         g = self.cfg.gateway
         supported = [build_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
                      for cx in AllStoragePresentationContexts if cx.abstract_syntax]
-        supported.append(build_context(Verification, ALL_TRANSFER_SYNTAXES))
+        supported.append(build_context(VERIFICATION, ALL_TRANSFER_SYNTAXES))
         self._acceptor = ul.Acceptor(g.ae_title, supported, self._decide, self._on_store,
                                      self._on_established, self._on_closed, self._on_failed,
                                      self._on_too_large, max_message=g.max_instance_bytes)
@@ -675,15 +429,15 @@ class Receiver:
             listener = socket.create_server((g.listen_address, g.port), backlog=64,
                                             family=_family(g.listen_address))
         except OSError as exc:
-            raise PacsguardError(f"cannot listen on {g.listen_address}:{g.port} "
-                                 f"({exc.strerror}); is another service using the port?"
-                                 ) from None
+            raise GatewayError(f"cannot listen on {g.listen_address}:{g.port} "
+                               f"({exc.strerror}); is another service using the port?",
+                               reason=GatewayFailure.CANNOT_LISTEN) from None
         listener.settimeout(0.5)
         self._listener = listener
         self._accept_thread = threading.Thread(target=self._accept_loop, args=(listener, ctx),
                                                name="gateway-accept", daemon=True)
         self._accept_thread.start()
-        self.audit.write("gateway_started", ae_title=g.ae_title, address=g.listen_address,
+        self.audit.write(AuditEvent.GATEWAY_STARTED, ae_title=g.ae_title, address=g.listen_address,
                          port=g.port, tls=self.cfg.tls is not None)
 
     def _accept_loop(self, listener: socket.socket, ctx: ssl.SSLContext | None) -> None:
@@ -703,7 +457,7 @@ class Receiver:
             with self._active_lock:
                 crowded = len(self._active) >= self.MAX_CONNECTIONS
             if crowded:  # any host that reaches the port could otherwise exhaust threads
-                self.audit.write("connection_failed", address=address[0], port=address[1],
+                self.audit.write(AuditEvent.CONNECTION_FAILED, address=address[0], port=address[1],
                                  reason=f"more than {self.MAX_CONNECTIONS} connections open")
                 sock.close()
                 continue
@@ -727,7 +481,7 @@ class Receiver:
                 self._acceptor.serve(conn, (address[0], address[1]))
         except Exception as exc:  # never expected: the acceptor handles its own failures
             with contextlib.suppress(Exception):
-                self.audit.write("association_error", address=address[0],
+                self.audit.write(AuditEvent.ASSOCIATION_ERROR, address=address[0],
                                  reason=f"{exc.__class__.__name__}: {exc}")
         finally:
             with self._active_lock:
@@ -758,13 +512,6 @@ class Receiver:
         self.spool.unprepare()
         with self._ledger_lock:
             self._appender.close()
-
-
-def _queued_name(tmp: Path) -> str:
-    """The queue name of a spool file: its ``tmp/`` name (arrival time first, so queues sort
-    oldest first) with ``.dcm``; the same on recovery, so a link made before a crash is
-    recognised."""
-    return tmp.name.removesuffix(".part") + ".dcm"
 
 
 def _family(address: str) -> socket.AddressFamily:

@@ -11,10 +11,9 @@ from typer.testing import CliRunner, Result
 from pacsguard.cli.scan import register
 from tests.scan.polyglots import (
     ELF,
-    JS_PDF,
+    archive,
     base_dataset,
     clean_file,
-    encapsulated,
     pe_preamble,
     to_bytes,
     with_private,
@@ -31,15 +30,6 @@ def _root() -> None:  # a group, as in pacsguard.cli.main, so the command is nam
 
 def run(*args: str | Path) -> Result:
     return CliRunner().invoke(app, ["scan", *map(str, args)], env={"COLUMNS": "1000"})
-
-
-def archive(root: Path) -> Path:
-    (root / "series").mkdir(parents=True)
-    (root / "series" / "IM1.dcm").write_bytes(clean_file())
-    (root / "series" / "IM2.dcm").write_bytes(to_bytes(base_dataset(), pe_preamble()))
-    (root / "report.dcm").write_bytes(encapsulated(JS_PDF))
-    (root / "README.txt").write_text("an image folder\n")
-    return root
 
 
 def test_scan_exits_0_on_clean_files_and_says_so(tmp_path: Path) -> None:

@@ -18,10 +18,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from pacsguard.cli.main import app
-from pacsguard.cli.output import column_widths
 from pacsguard.demo.scenario import run_demo
 from tests.fleet import CSAF, OPTIMA_CT, build_fleet, write_images
-from tests.gateway.conftest import gateway_config, storescu
+from tests.gateway.helpers import gateway_config, storescu
 from tests.peers import free_port
 
 
@@ -187,12 +186,3 @@ def test_gateway_status_at_80_columns_when_the_pacs_is_down(tmp_path: Path) -> N
     assert any(line.startswith("main-pacs-archive: last error at")
                for line in r.stdout.splitlines())
 
-
-def test_column_widths_give_narrow_columns_their_width_and_share_the_rest() -> None:
-    # everything fits: natural widths
-    assert column_widths([5, 10], [5, 4], [[5], [4, 5]], 20) == [5, 10]
-    # a status, an id and a long text in 60 characters: the text wraps, nothing else does
-    widths = column_widths([12, 15, 200], [6, 8, 3], [[5, 6], [15], [3, 9, 14]], 60)
-    assert widths is not None and widths[:2] == [12, 15] and sum(widths) == 60
-    # nothing fits even with 12-character words: Rich folds
-    assert column_widths([50] * 10, [10] * 10, [[13]] * 10, 60) is None
