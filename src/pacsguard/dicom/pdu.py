@@ -31,10 +31,9 @@ from typing import Any
 from pacsguard.dicom.status import NO_DATA_SET, AbortReason, Command, Pdu, RejectSource
 from pacsguard.dicom.uids import (
     APPLICATION_CONTEXT,
-    EXPLICIT_LE,
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
-    IMPLICIT_LE,
+    UNCOMPRESSED_LE,
     encode_uid,
 )
 from pacsguard.errors import (
@@ -62,7 +61,7 @@ class Proposal:
     default the two uncompressed little-endian ones every node must take, PS3.5 §10.1)."""
 
     abstract_syntax: str
-    transfer_syntaxes: tuple[str, ...] = (EXPLICIT_LE, IMPLICIT_LE)
+    transfer_syntaxes: tuple[str, ...] = UNCOMPRESSED_LE
 
 
 @dataclass(frozen=True)
