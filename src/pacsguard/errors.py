@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from enum import Enum, StrEnum
 
+from pacsguard.dicom.status import AbortReason
+
 
 class PacsguardError(Exception):
     """Base class: an expected failure with a message meant for the operator, and optionally a
@@ -62,6 +64,98 @@ class AssessError(PacsguardError):
     that cannot be reached. The message says what to do."""
 
 
+# -- DICOM reading (pacsguard.dicom.stream, pacsguard.dicom.walker) -------------------------
+class TruncatedError(PacsguardError):
+    """The file ended inside an element; carries the logical offset where it happened. The
+    walker turns it into a :class:`DicomReadError` naming the file."""
+
+    def __init__(self, offset: int, wanted: int) -> None:
+        super().__init__(f"file ends at byte {offset} while {wanted} more bytes were expected")
+        self.offset = offset
+        self.wanted = wanted
+
+
+# -- the DICOM upper layer (pacsguard.dicom.ul, pacsguard.dicom.pdu) ------------------------
+class Ending(StrEnum):
+    """How an association ended without a release (the reason of :class:`Aborted`)."""
+
+    CLOSED = "closed"  # the peer closed the connection: no A-ABORT, no A-RELEASE
+    PEER_ABORTED = "peer-aborted"  # the peer sent A-ABORT (PS3.8 §9.3.8)
+    SEND_FAILED = "send-failed"  # sending to the peer failed
+
+
+class AssociationError(PacsguardError):
+    """The peer refused, aborted, broke the protocol or did not answer in time."""
+
+
+class Aborted(AssociationError):
+    """The association ended without a release (A-ABORT received or sent, or the
+    connection dropped); ``reason`` says which."""
+
+    reason: Ending
+
+    def __init__(self, why: str, ending: Ending) -> None:
+        super().__init__(why, reason=ending)
+
+
+class AssociationRejected(AssociationError):
+    """The peer answered A-ASSOCIATE-RJ: ``result``, ``source`` and ``diagnostic`` as sent
+    (PS3.8 §9.3.4 Table 9-21; :func:`pacsguard.dicom.status.rejection_text` words them)."""
+
+    def __init__(self, why: str, result: int, source: int, diagnostic: int) -> None:
+        super().__init__(why)
+        self.result = result
+        self.source = source
+        self.diagnostic = diagnostic
+
+
+class ProtocolError(AssociationError):
+    """The peer broke PS3.8; answered with A-ABORT (source service-provider, ``reason``)."""
+
+    reason: AbortReason
+
+    def __init__(self, reason: int, why: str) -> None:
+        super().__init__(why, reason=AbortReason(reason))
+
+
+class PduTooLong(ProtocolError):
+    """A PDU longer than the reader allows (PS3.8 §9.3.1): ``length`` and ``limit`` in
+    bytes."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(AbortReason.INVALID_PDU_PARAMETER,
+                         f"PDU of {length:,} bytes exceeds the {limit:,} allowed")
+        self.length = length
+        self.limit = limit
+
+
+class PduUndecodable(ProtocolError):
+    """An association PDU that cannot be decoded: ``pdu`` names it (``A-ASSOCIATE-AC``),
+    ``error`` is the decoder's exception class."""
+
+    def __init__(self, pdu: str, error: str) -> None:
+        super().__init__(AbortReason.INVALID_PDU_PARAMETER,
+                         f"{pdu} cannot be decoded ({error})")
+        self.pdu = pdu
+        self.error = error
+
+
+class TooLarge(ProtocolError):
+    """A data set larger than the acceptor takes; names the instance its command announced."""
+
+    def __init__(self, why: str, sop_class_uid: str, sop_instance_uid: str) -> None:
+        super().__init__(AbortReason.INVALID_PDU_PARAMETER, why)
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
+
+
+class NoContextAccepted(AssociationError):
+    """The peer answered A-ASSOCIATE-AC but accepted none of the proposed contexts;
+    ``refused`` holds each context's result (PS3.8 Table 9-18)."""
+
+    def __init__(self, why: str, refused: dict[tuple[str, tuple[str, ...]], int]) -> None:
+        super().__init__(why)
+        self.refused = refused
 # -- scan (pacsguard.scan) ----------------------------------------------------------------------
 
 

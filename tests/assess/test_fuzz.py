@@ -16,12 +16,15 @@ import typer
 from typer.testing import CliRunner
 
 from pacsguard.assess import fuzz, policy
-from pacsguard.assess.fuzz import alive_after, campaign, load, replay
-from pacsguard.assess.model import AssessError
-from pacsguard.assess.net import P_DATA_TF, Channel, Pacer
+from pacsguard.assess.fuzz import alive_after, replay
+from pacsguard.assess.fuzz_cases import Case, campaign
+from pacsguard.assess.net import Channel, Pacer
+from pacsguard.assess.reproducer import FORMAT, load
 from pacsguard.assess.runner import assess
 from pacsguard.assess.testdata import TEST_PATIENT_NAME, TEST_PATIENT_PREFIX
 from pacsguard.cli.assess import register
+from pacsguard.dicom.status import Pdu
+from pacsguard.errors import AssessError
 from pacsguard.findings import Severity
 from tests.assess.targets import (
     Fragile,
@@ -136,12 +139,12 @@ def test_liveness_retries_against_a_node_that_is_down_are_paced() -> None:
     assert elapsed >= (pacer.requests - 1) / 4
 
 
-def _data_pdvs(case: fuzz.Case) -> list[bytes]:
+def _data_pdvs(case: Case) -> list[bytes]:
     """The data-set PDVs (not command PDVs) of a case's P-DATA-TF PDUs."""
     out = []
     for step in case.steps:
         b = step.send
-        if len(b) < 12 or b[0] != P_DATA_TF:
+        if len(b) < 12 or b[0] != Pdu.P_DATA_TF:
             continue
         ctrl = b[11]
         if not ctrl & 0x01:
@@ -199,7 +202,7 @@ def test_replay_refuses_a_called_title_that_is_not_an_ae_title_before_sending(
         tmp_path: Path, called: str) -> None:
     [case] = list(campaign(1, 1, "ANY-SCP", with_datasets=False))
     path = tmp_path / "case.json"
-    path.write_text(json.dumps({"format": fuzz.FORMAT, "called_aet": "ANY-SCP", "seed": 1,
+    path.write_text(json.dumps({"format": FORMAT, "called_aet": "ANY-SCP", "seed": 1,
                                 "case": 1, "kind": case.kind, "description": "",
                                 "steps": [s.as_dict() for s in case.steps]}))
     with listener() as (port, s):

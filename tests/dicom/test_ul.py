@@ -1,10 +1,9 @@
-"""The hand-written DICOM upper layer (pacsguard.dicom.ul): command sets and File Meta that
-pydicom reads back, both roles interoperating with pynetdicom and with each other, and hostile
-PDUs answered with A-ABORT without taking the listener down."""
+"""The hand-written DICOM upper layer (pacsguard.dicom.ul): both roles interoperating with
+pynetdicom and with each other, and hostile PDUs answered with A-ABORT without taking the
+listener down."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import socket
 import struct
@@ -13,12 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydicom import dcmread
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from pacsguard.dicom import ul
+from pacsguard.dicom import pdu, ul
+from pacsguard.dicom.part10 import file_meta
+from pacsguard.dicom.status import NO_DATA_SET, Command, Dimse, Pdu
+from pacsguard.dicom.uids import IMPLEMENTATION_CLASS_UID
+from pacsguard.errors import AssociationError
+from tests.dicom.helpers import ct_data_set
 
 VERIFICATION = "1.2.840.10008.1.1"
 
@@ -34,8 +36,8 @@ def _supported() -> list[object]:
 class _Server:
     """An Acceptor on 127.0.0.1 serving each connection on a thread; records what it got."""
 
-    def __init__(self, refuse: ul.Rejection | None = None, status: int = ul.SUCCESS) -> None:
-        self.stored: list[ul.Message] = []
+    def __init__(self, refuse: ul.Rejection | None = None, status: int = Dimse.SUCCESS) -> None:
+        self.stored: list[pdu.Message] = []
         self.closed: list[str] = []
         self.acceptor = ul.Acceptor("GW", _supported(), lambda rq: refuse, self._store,
                                     on_closed=lambda rq, how: self.closed.append(how),
@@ -46,7 +48,7 @@ class _Server:
         self.threads: list[threading.Thread] = []
         threading.Thread(target=self._loop, daemon=True).start()
 
-    def _store(self, rq: ul.AssociationRequest, msg: ul.Message) -> int:
+    def _store(self, rq: ul.AssociationRequest, msg: pdu.Message) -> int:
         self.stored.append(msg)
         return self.status
 
@@ -76,61 +78,19 @@ def server() -> Iterator[_Server]:
     s.close()
 
 
-def _ct_bytes(tmp_path: Path) -> tuple[bytes, str]:
-    """An encoded CT data set (Explicit VR Little Endian, no File Meta) and its SOP UID."""
-    from tests.fleet import OPTIMA_CT, write_images
-
-    write_images(tmp_path / "img", OPTIMA_CT, 1)
-    path = next((tmp_path / "img").rglob("*.dcm"))
-    raw = path.read_bytes()
-    ds = dcmread(path)
-    return raw[ul.data_set_offset(raw):], str(ds.SOPInstanceUID)
-
-
-def test_a_command_set_we_encode_is_what_pydicom_decodes() -> None:
-    from pynetdicom.dsutils import decode
-
-    raw = ul.store_rq(7, CTImageStorage, "1.2.3.4.5", priority=2)
-    ds = decode(io.BytesIO(raw), True, True)
-    assert ds.CommandField == 0x0001 and ds.MessageID == 7 and ds.Priority == 2
-    assert ds.AffectedSOPClassUID == CTImageStorage
-    assert ds.AffectedSOPInstanceUID == "1.2.3.4.5"
-    assert ds.CommandGroupLength == len(raw) - 12
-    rq = ul.Message(ul.Context(1, CTImageStorage, ImplicitVRLittleEndian),
-                    ul.decode_command(raw), b"")
-    rsp = decode(io.BytesIO(ul.response(rq, 0xA700)), True, True)
-    assert rsp.CommandField == 0x8001 and rsp.MessageIDBeingRespondedTo == 7
-    assert rsp.Status == 0xA700 and rsp.CommandDataSetType == 0x0101
-    assert rsp.AffectedSOPInstanceUID == "1.2.3.4.5"
-
-
-def test_file_meta_plus_the_received_data_set_is_a_file_pydicom_reads(tmp_path: Path) -> None:
-    data_set, uid = _ct_bytes(tmp_path)
-    f = tmp_path / "out.dcm"
-    f.write_bytes(ul.file_meta(CTImageStorage, uid, ExplicitVRLittleEndian, "CT01") + data_set)
-    ds = dcmread(f)
-    assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
-    assert ds.file_meta.MediaStorageSOPInstanceUID == uid == ds.SOPInstanceUID
-    assert ds.file_meta.SourceApplicationEntityTitle == "CT01"
-    assert ds.file_meta.ImplementationClassUID == ul.IMPLEMENTATION_CLASS_UID
-    raw = f.read_bytes()
-    assert raw[ul.data_set_offset(raw):] == data_set
-    assert ul.read_meta(raw)[0x0003] == uid
-
-
 def test_pynetdicom_stores_and_echoes_through_our_acceptor(server: _Server,
                                                            tmp_path: Path) -> None:
     from pynetdicom import AE
 
-    data_set, uid = _ct_bytes(tmp_path)
+    data_set, uid = ct_data_set(tmp_path)
     ae = AE("CT01")
     ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
     ae.add_requested_context(VERIFICATION)
     assoc = ae.associate("127.0.0.1", server.port, ae_title="GW")
     assert assoc.is_established
-    assert assoc.acceptor.implementation_class_uid == ul.IMPLEMENTATION_CLASS_UID
+    assert assoc.acceptor.implementation_class_uid == IMPLEMENTATION_CLASS_UID
     assert assoc.send_c_echo().Status == 0
-    ds = dcmread(io.BytesIO(ul.file_meta(CTImageStorage, uid, ExplicitVRLittleEndian, "")
+    ds = dcmread(io.BytesIO(file_meta(CTImageStorage, uid, ExplicitVRLittleEndian, "")
                             + data_set))
     assert assoc.send_c_store(ds).Status == 0
     assoc.release()
@@ -138,25 +98,25 @@ def test_pynetdicom_stores_and_echoes_through_our_acceptor(server: _Server,
     assert len(server.stored) == 1
     msg = server.stored[0]
     assert msg.ui(0x1000) == uid and msg.context.transfer_syntax == ExplicitVRLittleEndian
-    assert dcmread(io.BytesIO(ul.file_meta(CTImageStorage, uid, ExplicitVRLittleEndian, "")
+    assert dcmread(io.BytesIO(file_meta(CTImageStorage, uid, ExplicitVRLittleEndian, "")
                               + (msg.data_set or b""))).SOPInstanceUID == uid
     assert server.closed == ["released"]
 
 
 def test_our_requestor_fragments_to_the_peers_maximum_and_the_bytes_arrive_unchanged(
         server: _Server, tmp_path: Path) -> None:
-    data_set, uid = _ct_bytes(tmp_path)
+    data_set, uid = ct_data_set(tmp_path)
     server.acceptor.max_pdu = 1000  # the data set goes in many PDUs of at most 1,000 bytes
-    proposals = [ul.Proposal(CTImageStorage, (ExplicitVRLittleEndian,)),
-                 ul.Proposal(VERIFICATION, (ImplicitVRLittleEndian,))]
+    proposals = [pdu.Proposal(CTImageStorage, (ExplicitVRLittleEndian,)),
+                 pdu.Proposal(VERIFICATION, (ImplicitVRLittleEndian,))]
     with ul.Requestor.connect("127.0.0.1", server.port, "CT01", "GW", proposals,
                               timeout=5) as a:
         assert a.peer.max_pdu == 1000
         ctx = a.context_for(CTImageStorage, ExplicitVRLittleEndian)
         assert ctx is not None
-        assert a.store(ctx, CTImageStorage, uid, data_set) == ul.SUCCESS
+        assert a.store(ctx, CTImageStorage, uid, data_set) == Dimse.SUCCESS
         echo = a.context_for(VERIFICATION, ImplicitVRLittleEndian)
-        assert echo is not None and a.echo(echo) == ul.SUCCESS
+        assert echo is not None and a.echo(echo) == Dimse.SUCCESS
     server.join()
     assert server.stored[0].data_set == data_set
 
@@ -165,7 +125,7 @@ def test_a_failure_status_reaches_the_requestor() -> None:
     s = _Server(status=0xA700)
     try:
         with ul.Requestor.connect("127.0.0.1", s.port, "CT01", "GW",
-                                  [ul.Proposal(CTImageStorage, (ExplicitVRLittleEndian,))],
+                                  [pdu.Proposal(CTImageStorage, (ExplicitVRLittleEndian,))],
                                   timeout=5) as a:
             ctx = a.context_for(CTImageStorage, ExplicitVRLittleEndian)
             assert ctx is not None
@@ -178,9 +138,9 @@ def test_a_failure_status_reaches_the_requestor() -> None:
 def test_a_refused_caller_gets_a_rejection_the_requestor_names() -> None:
     s = _Server(refuse=ul.Rejection(1, 1, 3, "not on the list"))
     try:
-        with pytest.raises(ul.AssociationError, match="calling AE title not recognised"):
+        with pytest.raises(AssociationError, match="calling AE title not recognised"):
             ul.Requestor.connect("127.0.0.1", s.port, "NOBODY", "GW",
-                                 [ul.Proposal(VERIFICATION, (ImplicitVRLittleEndian,))],
+                                 [pdu.Proposal(VERIFICATION, (ImplicitVRLittleEndian,))],
                                  timeout=5)
     finally:
         s.close()
@@ -201,7 +161,7 @@ def _raw(port: int, data: bytes, read: bool = True) -> bytes:
 
 
 def _associate_rq() -> bytes:
-    return ul.request_pdu("CT01", "GW", [ul.Proposal(CTImageStorage, (ExplicitVRLittleEndian,))],
+    return pdu.request_pdu("CT01", "GW", [pdu.Proposal(CTImageStorage, (ExplicitVRLittleEndian,))],
                            16384)
 
 
@@ -214,21 +174,21 @@ def _associate_rq() -> bytes:
 def test_hostile_pdus_are_aborted_and_the_listener_lives_on(server: _Server, name: str,
                                                               payload: bytes) -> None:
     answer = _raw(server.port, payload)
-    assert answer[:1] == bytes([ul.A_ABORT]), name
+    assert answer[:1] == bytes([Pdu.A_ABORT]), name
     server.join()
     assert server.closed == [] or server.closed[-1].startswith("aborted")
     with ul.Requestor.connect("127.0.0.1", server.port, "CT01", "GW",
-                              [ul.Proposal(VERIFICATION, (ImplicitVRLittleEndian,))],
+                              [pdu.Proposal(VERIFICATION, (ImplicitVRLittleEndian,))],
                               timeout=5) as a:
-        assert a.echo(next(iter(a.contexts.values()))) == ul.SUCCESS
+        assert a.echo(next(iter(a.contexts.values()))) == Dimse.SUCCESS
 
 
 def test_a_pdv_on_a_context_never_accepted_aborts_the_association(server: _Server) -> None:
     bad_pdv = struct.pack(">LBB", 4, 99, 0x03) + b"\0\0"
     answer = _raw(server.port, _associate_rq()
                   + b"\x04\x00" + struct.pack(">L", len(bad_pdv)) + bad_pdv)
-    assert answer[:1] == bytes([ul.A_ASSOCIATE_AC])
-    assert bytes([ul.A_ABORT]) in answer[6 + struct.unpack(">L", answer[2:6])[0]:][:1]
+    assert answer[:1] == bytes([Pdu.A_ASSOCIATE_AC])
+    assert bytes([Pdu.A_ABORT]) in answer[6 + struct.unpack(">L", answer[2:6])[0]:][:1]
     server.join()
     assert server.closed[-1].startswith("aborted")
 
@@ -236,23 +196,8 @@ def test_a_pdv_on_a_context_never_accepted_aborts_the_association(server: _Serve
 def test_a_silent_client_is_dropped_after_the_artim_timeout(server: _Server) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as c:
         c.sendall(b"\x01\x00")  # half a PDU header, then nothing
-        assert c.recv(100)[:1] in (bytes([ul.A_ABORT]), b"")  # within ARTIM (2 s)
+        assert c.recv(100)[:1] in (bytes([Pdu.A_ABORT]), b"")  # within ARTIM (2 s)
     server.join()
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=300))
-def test_any_p_data_body_either_assembles_or_raises_a_protocol_error(body: bytes) -> None:
-    asm = ul._Assembler({1: ul.Context(1, CTImageStorage, ExplicitVRLittleEndian)})
-    with contextlib.suppress(ul.AssociationError):
-        asm.feed(bytearray(body))
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200))
-def test_any_command_set_either_decodes_or_raises_a_protocol_error(raw: bytes) -> None:
-    with contextlib.suppress(ul.AssociationError):
-        ul.decode_command(raw)
 
 
 def test_a_request_trickled_a_byte_at_a_time_is_cut_at_the_artim_deadline(
@@ -275,14 +220,14 @@ def test_a_request_trickled_a_byte_at_a_time_is_cut_at_the_artim_deadline(
 
 def test_a_data_set_beyond_the_limit_ends_the_association(server: _Server,
                                                           tmp_path: Path) -> None:
-    data_set, uid = _ct_bytes(tmp_path)
+    data_set, uid = ct_data_set(tmp_path)
     server.acceptor.max_message = 1000
     a = ul.Requestor.connect("127.0.0.1", server.port, "CT01", "GW",
-                             [ul.Proposal(CTImageStorage, (ExplicitVRLittleEndian,))],
+                             [pdu.Proposal(CTImageStorage, (ExplicitVRLittleEndian,))],
                              timeout=5)
     ctx = a.context_for(CTImageStorage, ExplicitVRLittleEndian)
     assert ctx is not None
-    with pytest.raises(ul.AssociationError):
+    with pytest.raises(AssociationError):
         a.store(ctx, CTImageStorage, uid, data_set)
     server.join()
     assert server.stored == [] and "larger than" in server.closed[-1]
@@ -290,10 +235,10 @@ def test_a_data_set_beyond_the_limit_ends_the_association(server: _Server,
 
 def test_c_cancel_gets_no_response(server: _Server) -> None:
     with ul.Requestor.connect("127.0.0.1", server.port, "CT01", "GW",
-                              [ul.Proposal(VERIFICATION, (ImplicitVRLittleEndian,))],
+                              [pdu.Proposal(VERIFICATION, (ImplicitVRLittleEndian,))],
                               timeout=5) as a:
         ctx = next(iter(a.contexts.values()))
-        a.conn.send_pdv(ctx.id, ul.encode_command([
-            (0x0100, struct.pack("<H", ul.C_CANCEL_RQ)), (0x0120, struct.pack("<H", 1)),
-            (0x0800, struct.pack("<H", ul.NO_DATA_SET))]), True, a.peer.max_pdu)
-        assert a.echo(ctx) == ul.SUCCESS  # the next answer is the echo's, not a cancel's
+        a.conn.send_pdv(ctx.id, pdu.encode_command([
+            (0x0100, struct.pack("<H", Command.C_CANCEL_RQ)), (0x0120, struct.pack("<H", 1)),
+            (0x0800, struct.pack("<H", NO_DATA_SET))]), True, a.peer.max_pdu)
+        assert a.echo(ctx) == Dimse.SUCCESS  # the next answer is the echo's, not a cancel's

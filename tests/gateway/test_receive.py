@@ -220,12 +220,12 @@ def test_an_instance_larger_than_allowed_is_refused_by_name(start_gateway: objec
 
 def test_an_instance_that_is_not_dicom_is_refused_by_name(start_gateway: object) -> None:
     """pacsguard's own upper layer sends a C-STORE whose data set is not DICOM."""
-    from pacsguard.dicom import ul
+    from pacsguard.dicom import pdu, ul
 
     gw = start_gateway()  # type: ignore[operator]
     ct, uid = "1.2.840.10008.5.1.4.1.1.2", "1.2.826.0.1.3680043.10.1.77"
     with ul.Requestor.connect("127.0.0.1", gw.port, "CT01", "PACSGUARD",
-                              [ul.Proposal(ct, ("1.2.840.10008.1.2.1",))], timeout=10) as a:
+                              [pdu.Proposal(ct, ("1.2.840.10008.1.2.1",))], timeout=10) as a:
         [cx] = a.contexts.values()
         assert a.store(cx, ct, uid, b"\xff" * 64) == 0xC000
     [failed] = [e for e in gw.audit_events() if e["event"] == "store_failed"]

@@ -61,20 +61,20 @@ def test_recovery_keeps_an_instance_received_again_from_another_sender(tmp_path:
     """The same instance from a second sender: other File Meta (so another file SHA-256),
     same content, so nothing new was appended, yet it was acknowledged; a crash before it
     was queued must not lose it."""
-    from pacsguard.dicom import ul
+    from pacsguard.dicom import part10
 
     rc = _receiver(tmp_path)
     [image] = write_images(tmp_path / "img", OPTIMA_CT, 1)
     raw = image.read_bytes()
     ds = dcmread(image)
-    data_set = raw[ul.data_set_offset(raw):]
-    first = rc.spool.write_tmp(ul.file_meta(ds.SOPClassUID, ds.SOPInstanceUID,
-                                            ds.file_meta.TransferSyntaxUID, "CT01") + data_set)
+    data_set = raw[part10.data_set_offset(raw):]
+    first = rc.spool.write_tmp(part10.file_meta(ds.SOPClassUID, ds.SOPInstanceUID,
+                                                ds.file_meta.TransferSyntaxUID, "CT01") + data_set)
     rc._record(fingerprint_file(first, rc.profile, rc.attr_key), first.read_bytes(), "CT01",
                "127.0.0.1")
     first.unlink()
-    again = rc.spool.write_tmp(ul.file_meta(ds.SOPClassUID, ds.SOPInstanceUID,
-                                            ds.file_meta.TransferSyntaxUID, "CT02") + data_set)
+    again = rc.spool.write_tmp(part10.file_meta(ds.SOPClassUID, ds.SOPInstanceUID,
+                                                ds.file_meta.TransferSyntaxUID, "CT02") + data_set)
     rc._record(fingerprint_file(again, rc.profile, rc.attr_key), again.read_bytes(), "CT02",
                "127.0.0.1")
     assert len(list(rc.ledger.iter_entries())) == 1  # nothing new appended
@@ -84,13 +84,13 @@ def test_recovery_keeps_an_instance_received_again_from_another_sender(tmp_path:
 
 
 def test_a_store_with_an_invalid_uid_fails_cleanly(tmp_path: Path) -> None:
-    from pacsguard.dicom import ul
+    from pacsguard.dicom import pdu, ul
     from pacsguard.dicom.status import Dimse
 
     rc = _receiver(tmp_path)
     rq = ul.AssociationRequest("CT01", "PACSGUARD", "127.0.0.1", 5000, "", "")
     for uid in ("1.2.\u00e9", "1." * 40 + "1", ""):
-        msg = ul.Message(ul.Context(1, "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1"),
+        msg = pdu.Message(pdu.Context(1, "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1"),
                          {0x0002: b"1.2.840.10008.5.1.4.1.1.2", 0x1000: uid.encode(),
                           0x0100: b"\x01\x00", 0x0110: b"\x01\x00"}, b"\x08\x00")
         assert rc._store(rq, msg) == Dimse.CANNOT_UNDERSTAND

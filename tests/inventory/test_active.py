@@ -3,7 +3,11 @@ and Orthanc. Only 127.0.0.1 is ever contacted."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,8 @@ from typer.testing import CliRunner
 from pacsguard.advisories.match import MatchStatus, match
 from pacsguard.advisories.store import current_products, import_paths
 from pacsguard.cli.main import app
+from pacsguard.dicom.uids import VERIFICATION
+from pacsguard.dicom.ul import Acceptor, Rejection
 from pacsguard.errors import ConfigError
 from pacsguard.inventory.active import identify, parse_target, probe, remember
 from pacsguard.inventory.machines import list_machines
@@ -115,3 +121,43 @@ def test_discover_command_refuses_a_range_before_contacting_anything(data_dir: P
     r = runner.invoke(app, ["discover", "127.0.0.1:104", "10.1.0.0/16:104", "--data-dir",
                             str(data_dir)])
     assert r.exit_code == 2 and "never scanned" in r.output
+
+
+@contextlib.contextmanager
+def _refusing(result: int, source: int, reason: int) -> Iterator[int]:
+    """pacsguard's own acceptor on 127.0.0.1, answering every association with this
+    A-ASSOCIATE-RJ; yields its port."""
+    from pynetdicom.presentation import build_context
+
+    acceptor = Acceptor("ANY-SCP", [build_context(VERIFICATION)],
+                        lambda rq: Rejection(result, source, reason, "test"),
+                        lambda rq, msg: 0, artim_timeout=5, idle_timeout=5)
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, address = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=acceptor.serve, args=(conn, address), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
+def test_a_rejection_is_recorded_in_the_words_discover_has_always_used() -> None:
+    with _refusing(1, 1, 3) as port:
+        p = probe(parse_target(f"127.0.0.1:{port}"), timeout=5)
+    assert p.dicom and not p.accepted and p.any_calling_aet is False
+    assert p.reject == "Rejected Permanent / Service User / Calling AE title not recognised"
+
+
+def test_a_rejection_with_a_reserved_reason_is_not_taken_for_a_dicom_answer() -> None:
+    with _refusing(1, 1, 4) as port:  # PS3.8 Table 9-21: reason 4 is reserved
+        p = probe(parse_target(f"127.0.0.1:{port}"), timeout=5)
+    assert not p.dicom and p.reject == "" and p.any_calling_aet is None
+    assert p.error.startswith("no DICOM answer")

@@ -22,7 +22,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from pacsguard.dicom.ul import file_meta
+from pacsguard.dicom.part10 import file_meta
 
 CLEAN_PDF = (b"%PDF-1.4\n"
              b"1 0 obj << /Type /Catalog /Pages 2 0 R /OpenAction [3 0 R /Fit] >> endobj\n"

@@ -11,38 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-# DIMSE statuses, PS3.7 Annex C and PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4, B.2.3
-SUCCESS = 0x0000
-PENDING = (0xFF00, 0xFF01)
-CANCELLED = 0xFE00
-WARNING = 0xB000
-MOVE_DESTINATION_UNKNOWN = 0xA801
-SOP_CLASS_NOT_SUPPORTED = 0x0122
-NOT_AUTHORISED = 0x0124
-
-_STATUS_TEXT = {0x0000: "Success", 0xFF00: "Pending", 0xFF01: "Pending (optional keys)",
-                0xFE00: "Cancelled", 0xB000: "Warning", 0xA700: "Out of resources",
-                0xA701: "Out of resources (matches)", 0xA702: "Out of resources "
-                "(sub-operations)", 0xA801: "Move destination unknown",
-                0xA900: "Identifier does not match SOP class", 0x0122: "SOP class not "
-                "supported", 0x0124: "Not authorised", 0x0110: "Processing failure",
-                0x0211: "Unrecognised operation", 0x0117: "Invalid SOP instance"}
+from pacsguard.dicom.status import PENDING, status_text, succeeded
 
 
-def status_text(status: int | None) -> str:
-    if status is None:
-        return "no status"
-    name = _STATUS_TEXT.get(status)
-    if name is None and 0xC000 <= status <= 0xCFFF:
-        name = "Unable to process"
-    return f"0x{status:04X}" + (f" {name}" if name else "")
+class OutcomeState(StrEnum):
+    """How a DIMSE request ended (see :class:`Outcome`)."""
 
-
-def succeeded(status: int | None) -> bool:
-    """Success or Warning: the request was processed (PS3.7 Annex C.1, C.3)."""
-    return status is not None and (status == SUCCESS or 0xB000 <= status <= 0xBFFF)
+    ANSWERED = "answered"
+    REFUSED = "refused"
+    ABORTED = "aborted"
+    TIMEOUT = "timeout"
 
 
 @dataclass(frozen=True)
@@ -51,7 +32,7 @@ class Outcome:
     presentation context was not accepted, or the association was refused), aborted (the node
     ended the association), timeout (no answer within the DIMSE timeout)."""
 
-    state: str
+    state: OutcomeState
     status: int | None = None
     count: int = 0  # C-FIND: matches; C-MOVE/C-GET: sub-operations completed
     failed: int = 0  # C-MOVE/C-GET: sub-operations failed
@@ -64,10 +45,10 @@ class Outcome:
 
     @property
     def processed(self) -> bool:
-        return self.state == "answered" and succeeded(self.status)
+        return self.state == OutcomeState.ANSWERED and succeeded(self.status)
 
     def describe(self) -> str:
-        if self.state != "answered":
+        if self.state != OutcomeState.ANSWERED:
             return self.state
         return status_text(self.status)
 
@@ -76,8 +57,9 @@ def _status(rsp: Any) -> int | None:
     return int(rsp.Status) if rsp is not None and "Status" in rsp else None
 
 
-def _ended(assoc: Any, started: float, timeout: float) -> str:
-    return "timeout" if time.monotonic() - started >= timeout * 0.95 else "aborted"
+def _ended(assoc: Any, started: float, timeout: float) -> OutcomeState:
+    return (OutcomeState.TIMEOUT if time.monotonic() - started >= timeout * 0.95
+            else OutcomeState.ABORTED)
 
 
 def _has_context(assoc: Any, model: str) -> bool:
@@ -92,7 +74,7 @@ def find_on(assoc: Any, model: str, identifier: Any, timeout: float, cap: int = 
     A match for which ``skip`` is true (pacsguard's own test record) is not counted; it is
     looked at only by ``skip``, as it arrives."""
     if not _has_context(assoc, model):
-        return Outcome("refused")
+        return Outcome(OutcomeState.REFUSED)
     started = time.monotonic()
     count = skipped = 0
     keywords: set[str] = set()
@@ -129,8 +111,8 @@ def find_on(assoc: Any, model: str, identifier: Any, timeout: float, cap: int = 
             continue
         final = status
         break
-    return Outcome("answered" if final is not None else _ended(assoc, started, timeout),
-                   final, count, keywords=frozenset(keywords), capped=capped,
+    state = OutcomeState.ANSWERED if final is not None else _ended(assoc, started, timeout)
+    return Outcome(state, final, count, keywords=frozenset(keywords), capped=capped,
                    skipped=skipped, seconds=time.monotonic() - started)
 
 
@@ -141,7 +123,7 @@ def retrieve_on(assoc: Any, model: str, identifier: Any, timeout: float,
     cannot deliver anything to us; with ``stop_on_pending`` the association is aborted at the
     first pending response, so a C-MOVE the node starts is cut short."""
     if not _has_context(assoc, model):
-        return Outcome("refused")
+        return Outcome(OutcomeState.REFUSED)
     started = time.monotonic()
     if move_destination is not None:
         responses = assoc.send_c_move(identifier, move_destination, model)
@@ -157,10 +139,10 @@ def retrieve_on(assoc: Any, model: str, identifier: Any, timeout: float,
             pending += 1
             if stop_on_pending:
                 assoc.abort()
-                return Outcome("answered", status, pending=pending,
+                return Outcome(OutcomeState.ANSWERED, status, pending=pending,
                                seconds=time.monotonic() - started)
             continue
-        return Outcome("answered", status,
+        return Outcome(OutcomeState.ANSWERED, status,
                        int(rsp.get("NumberOfCompletedSuboperations", 0) or 0),
                        int(rsp.get("NumberOfFailedSuboperations", 0) or 0),
                        int(rsp.get("NumberOfWarningSuboperations", 0) or 0), pending,
@@ -172,10 +154,10 @@ def retrieve_on(assoc: Any, model: str, identifier: Any, timeout: float,
 def store_on(assoc: Any, ds: Any, timeout: float) -> Outcome:
     """One C-STORE of ``ds`` (which needs ``file_meta.TransferSyntaxUID``)."""
     if not _has_context(assoc, str(ds.SOPClassUID)):
-        return Outcome("refused")
+        return Outcome(OutcomeState.REFUSED)
     started = time.monotonic()
     rsp = assoc.send_c_store(ds)
     status = _status(rsp)
     if status is None:
         return Outcome(_ended(assoc, started, timeout), seconds=time.monotonic() - started)
-    return Outcome("answered", status, seconds=time.monotonic() - started)
+    return Outcome(OutcomeState.ANSWERED, status, seconds=time.monotonic() - started)

@@ -25,20 +25,22 @@ from typing import Any
 
 from pacsguard.assess import dimse
 from pacsguard.assess.catalog import finding
+from pacsguard.assess.dimse import OutcomeState
 from pacsguard.assess.model import Fact, Options, Section
 from pacsguard.assess.net import Pacer, dimse_association, random_aet
 from pacsguard.assess.policy import Access
-from pacsguard.assess.services import (
-    PATIENT_FIND,
-    PATIENT_GET,
-    PATIENT_MOVE,
-    STUDY_FIND,
-    STUDY_GET,
-    STUDY_MOVE,
-    WORKLIST_FIND,
-    Offered,
-)
+from pacsguard.assess.services import Offered
 from pacsguard.assess.testdata import fresh_uid, is_test_record
+from pacsguard.dicom.status import Dimse, succeeded
+from pacsguard.dicom.uids import (
+    MODALITY_WORKLIST_FIND,
+    PATIENT_ROOT_FIND,
+    PATIENT_ROOT_GET,
+    PATIENT_ROOT_MOVE,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+)
 from pacsguard.findings import Finding, Severity
 
 FAMILY = "exposure"
@@ -115,22 +117,22 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer,
                                     options.timeout)
 
     # C-FIND
-    find_model = _pick(offered, STUDY_FIND, PATIENT_FIND)
+    find_model = _pick(offered, STUDY_ROOT_FIND, PATIENT_ROOT_FIND)
     records: int | None = None
     if find_model is None:
         facts.append(Fact("C-FIND", "no Query/Retrieve FIND context accepted"))
     else:
-        level = "STUDY" if find_model == STUDY_FIND else "PATIENT"
+        level = "STUDY" if find_model == STUDY_ROOT_FIND else "PATIENT"
         with dimse_association(ch, called, calling, [find_model], timeout, pacer) as assoc:
             out = (dimse.find_on(assoc, find_model, study_query(level), timeout, FIND_CAP,
                                  skip=is_test_record)
-                   if assoc is not None else dimse.Outcome("refused"))
+                   if assoc is not None else dimse.Outcome(OutcomeState.REFUSED))
         what = f"wildcard C-FIND at {level.lower()} level"
         facts.append(Fact("C-FIND", f"{what}: {out.describe()}, {out.count}"
                           f"{'+' if out.capped else ''} matches"
                           + (f" (and {out.skipped} of pacsguard's test records, not counted)"
                              if out.skipped else "")))
-        if out.processed or (out.state == "answered" and out.count):
+        if out.processed or (out.state == OutcomeState.ANSWERED and out.count):
             records = out.count
             keywords = ", ".join(sorted(out.keywords)) or "none"
             if out.count:
@@ -148,12 +150,14 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer,
                     "visible yet): anyone may query it once it holds data.", subject))
 
     # Modality Worklist
-    if WORKLIST_FIND in offered:
-        with dimse_association(ch, called, calling, [WORKLIST_FIND], timeout, pacer) as assoc:
-            out = (dimse.find_on(assoc, WORKLIST_FIND, worklist_query(), timeout, FIND_CAP)
-                   if assoc is not None else dimse.Outcome("refused"))
+    if MODALITY_WORKLIST_FIND in offered:
+        with dimse_association(ch, called, calling, [MODALITY_WORKLIST_FIND], timeout,
+                               pacer) as assoc:
+            out = (dimse.find_on(assoc, MODALITY_WORKLIST_FIND, worklist_query(), timeout,
+                                 FIND_CAP)
+                   if assoc is not None else dimse.Outcome(OutcomeState.REFUSED))
         facts.append(Fact("Worklist C-FIND", f"{out.describe()}, {out.count} matches"))
-        if out.processed or (out.state == "answered" and out.count):
+        if out.processed or (out.state == OutcomeState.ANSWERED and out.count):
             sev = Severity.HIGH if out.count else Severity.LOW
             findings.append(finding(
                 "MWL-FIND-OPEN", sev,
@@ -162,7 +166,7 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer,
                 f"{', '.join(sorted(out.keywords)) or 'none'}.", subject))
 
     # C-MOVE to a destination configured nowhere
-    move_model = _pick(offered, STUDY_MOVE, PATIENT_MOVE)
+    move_model = _pick(offered, STUDY_ROOT_MOVE, PATIENT_ROOT_MOVE)
     if move_model is None:
         facts.append(Fact("C-MOVE", "no Query/Retrieve MOVE context accepted"))
     else:
@@ -170,7 +174,7 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer,
         with dimse_association(ch, called, calling, [move_model], timeout, pacer) as assoc:
             out = (dimse.retrieve_on(assoc, move_model, _retrieve_identifier(fresh_uid()),
                                      timeout, move_destination=destination)
-                   if assoc is not None else dimse.Outcome("refused"))
+                   if assoc is not None else dimse.Outcome(OutcomeState.REFUSED))
         facts.append(Fact("C-MOVE (study UID that does not exist)",
                           f"to '{destination}': {out.describe()}"))
         accepted = _move_attempted(out)
@@ -194,7 +198,7 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer,
                     own = (dimse.retrieve_on(assoc, move_model,
                                              _retrieve_identifier(test_study), timeout,
                                              move_destination=destination)
-                           if assoc is not None else dimse.Outcome("refused"))
+                           if assoc is not None else dimse.Outcome(OutcomeState.REFUSED))
                 facts.append(Fact("C-MOVE (pacsguard's test study)",
                                   f"to '{destination}': {own.describe()}"))
                 if _move_attempted(own):
@@ -212,14 +216,14 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer,
             findings.append(finding("QR-MOVE-ANY-DEST", Severity.HIGH, evidence, subject))
 
     # C-GET
-    get_model = _pick(offered, STUDY_GET, PATIENT_GET)
+    get_model = _pick(offered, STUDY_ROOT_GET, PATIENT_ROOT_GET)
     if get_model is None:
         facts.append(Fact("C-GET", "no Query/Retrieve GET context accepted"))
     else:
         with dimse_association(ch, called, calling, [get_model], timeout, pacer) as assoc:
             out = (dimse.retrieve_on(assoc, get_model, _retrieve_identifier(fresh_uid()),
                                      timeout)
-                   if assoc is not None else dimse.Outcome("refused"))
+                   if assoc is not None else dimse.Outcome(OutcomeState.REFUSED))
         facts.append(Fact("C-GET (study UID that does not exist)", out.describe()))
         if out.processed or out.pending:
             sev = Severity.HIGH if records else Severity.MEDIUM
@@ -239,11 +243,11 @@ def _records(n: int) -> str:
 
 def _move_attempted(out: dimse.Outcome) -> bool:
     """The node started (or tried) sub-operations towards the unknown destination."""
-    if out.state != "answered":
+    if out.state != OutcomeState.ANSWERED:
         return False
     if out.pending:
         return True
-    if out.status == dimse.MOVE_DESTINATION_UNKNOWN:
+    if out.status == Dimse.MOVE_DESTINATION_UNKNOWN:
         return False
-    return (dimse.succeeded(out.status) or out.status == 0xA702) and \
+    return (succeeded(out.status) or out.status == Dimse.OUT_OF_RESOURCES_SUB_OPERATIONS) and \
         out.count + out.failed + out.warning > 0

@@ -1,25 +1,9 @@
 """Resilience: a bounded, reproducible fuzz campaign against the node's Upper Layer and C-STORE.
 
-**Cases.** ``--fuzz N`` sends N cases, generated from a seed (printed, and in the report: the
-same seed, N and called AE title give the same bytes). First a fixed list of classic
-malformations, then random mutations:
-
-* PDUs (PS3.8 §9.3): a valid A-ASSOCIATE-RQ built with pynetdicom's PDU classes, then bad PDU
-  lengths (0, short, long, 2 GiB, 4 GiB), truncation, unknown PDU types, an oversized or tiny
-  maximum PDU length, invalid presentation contexts (none, even or duplicate IDs, no transfer
-  syntax, empty or 1,024-character abstract syntax, an item longer than the PDU, 300
-  contexts), missing or bogus application context and user information, binary AE titles,
-  wrong protocol versions, unknown items, PDUs out of order;
-* data sets inside C-STORE (only with ``--allow-write``; each is a labelled test instance,
-  :mod:`pacsguard.assess.testdata`, and no case touches its patient's name or ID, so that
-  whatever the node keeps stays labelled): unknown and wrong VRs, odd and overrunning lengths, a
-  4 GiB length, sequences nested 256 and 2,048 deep (terminated and not), an undefined length
-  on a text element, a wrong command group length, a PDV longer than its PDU, the data set
-  before the command;
-* random: bit flips, 16-bit length fields set to edge values, truncation, insertion and
-  duplication, in the A-ASSOCIATE-RQ or the data set.
-
-Nothing destructive is ever sent: no command but C-STORE of the test instance and C-ECHO.
+**Cases.** ``--fuzz N`` sends N cases generated from a seed (printed, and in the report: the
+same seed, N and called AE title give the same bytes); :mod:`pacsguard.assess.fuzz_cases` says
+what they are. Nothing destructive is ever sent: no command but C-STORE of the labelled test
+instance (only with ``--allow-write``) and C-ECHO.
 
 **After every case** the connection is closed and one C-ECHO association checks the node is
 alive (:func:`pacsguard.assess.net.echo`), retried for up to twice the timeout. Each case and
@@ -29,9 +13,8 @@ refused: ``FUZZ-CRASH``. Connected but unanswered: ``FUZZ-HANG`` (also when it a
 later; the campaign then goes on). A node that does not come back ends the campaign.
 
 **Reproducers.** A failing case is written to ``--reproducers DIR`` (default: the folder of
-the ``--json`` or ``--html`` report, else the current folder) as JSON (format
-``pacsguard-fuzz-reproducer/1``: the bytes to send, hex, and where to wait for the
-A-ASSOCIATE-AC), plus, for one-PDU cases, the raw bytes (``.bin``). Replay with
+the ``--json`` or ``--html`` report, else the current folder) by
+:mod:`pacsguard.assess.reproducer`. Replay with
 ``pacsguard assess-replay FILE HOST:PORT --authorized-by "NAME, reference"`` or
 :func:`replay`.
 """
@@ -39,418 +22,48 @@ A-ASSOCIATE-AC), plus, for one-PDU cases, the raw bytes (``.bin``). Replay with
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
-import random
 import secrets
 import ssl
-import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
+from pacsguard.assess import reproducer
 from pacsguard.assess.catalog import finding
+from pacsguard.assess.fuzz_cases import Case, campaign
 from pacsguard.assess.model import MAX_FUZZ_CASES, Fact, Options, Section, ae_title
 from pacsguard.assess.net import (
-    A_ABORT,
-    A_ASSOCIATE_AC,
-    A_ASSOCIATE_RJ,
-    A_ASSOCIATE_RQ,
-    A_RELEASE_RP,
-    A_RELEASE_RQ,
-    EXPLICIT_LE,
-    IMPLICIT_LE,
-    P_DATA_TF,
-    VERIFICATION,
     Channel,
     Liveness,
+    LivenessState,
     Pacer,
-    PduError,
-    Proposal,
-    associate_rq,
-    command_set,
+    Reply,
     echo,
-    echo_rq,
     open_socket,
-    pdu,
-    pdv,
     random_aet,
     read_answer,
     read_pdu,
-    ui,
-    us,
 )
 from pacsguard.assess.policy import Access
-from pacsguard.assess.testdata import (
-    SECONDARY_CAPTURE,
-    derived_uid,
-    encode,
-    labelled_instance,
-    labelled_patient_id,
-)
 from pacsguard.assess.write import Written
-from pacsguard.errors import AssessError
+from pacsguard.dicom.status import Pdu
+from pacsguard.errors import AssessError, AssociationError, Ending
 from pacsguard.findings import Finding, Severity
 
-FORMAT = "pacsguard-fuzz-reproducer/1"
 FAMILY = "fuzz"
 TITLE = "Resilience (fuzz campaign)"
 CASE_WAIT = 0.25  # seconds to watch the node's reaction to a case before closing
 MAX_REPRODUCERS = 5
-_PDU_NAMES = {A_ASSOCIATE_RQ: "A-ASSOCIATE-RQ", A_ASSOCIATE_AC: "A-ASSOCIATE-AC",
-              A_ASSOCIATE_RJ: "A-ASSOCIATE-RJ", P_DATA_TF: "P-DATA-TF",
-              A_RELEASE_RQ: "A-RELEASE-RQ", A_RELEASE_RP: "A-RELEASE-RP", A_ABORT: "A-ABORT"}
-_LONG_VRS = (b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
-             b"UT", b"UV")
-_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
-_PDU_PROPOSALS = (Proposal(VERIFICATION, (IMPLICIT_LE,)),
-                  Proposal(SECONDARY_CAPTURE, (EXPLICIT_LE, IMPLICIT_LE)))
 
 
-@dataclass(frozen=True)
-class Step:
-    """Send these bytes; or, with ``await_ac``, read the A-ASSOCIATE-AC and go on only if it
-    accepted presentation context 1."""
+class Failure(StrEnum):
+    """What a case did to the node (see :func:`failure`)."""
 
-    send: bytes = b""
-    await_ac: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"await_ac": True} if self.await_ac else {"send": self.send.hex()}
-
-
-@dataclass(frozen=True)
-class Case:
-    number: int
-    kind: str
-    description: str
-    steps: tuple[Step, ...]
-    study_uid: str = ""  # a data-set case: the test instance it carries
-    sop_instance_uid: str = ""
-
-
-# -- building blocks ---------------------------------------------------------------------------
-def _items(body: bytes, start: int) -> list[tuple[int, int, int]]:
-    """(type, start, end) of the items in ``body`` from ``start`` (PS3.8 §9.3.2.1 layout:
-    type 1, reserved 1, length 2)."""
-    out = []
-    i = start
-    while i + 4 <= len(body):
-        ln = int.from_bytes(body[i + 2:i + 4], "big")
-        out.append((body[i], i, i + 4 + ln))
-        i += 4 + ln
-    return out
-
-
-def _item(kind: int, value: bytes, length: int | None = None) -> bytes:
-    return struct.pack(">BxH", kind, len(value) if length is None else length) + value
-
-
-def _pc(cid: int, abstract: str, transfer: tuple[str, ...]) -> bytes:
-    """A Presentation Context item of an A-ASSOCIATE-RQ (PS3.8 §9.3.2.2)."""
-    subs = _item(0x30, abstract.encode()) + b"".join(_item(0x40, t.encode()) for t in transfer)
-    return _item(0x20, bytes([cid, 0, 0, 0]) + subs)
-
-
-class _Baseline:
-    """The valid A-ASSOCIATE-RQ every PDU case starts from, split into its items."""
-
-    def __init__(self, called: str, calling: str) -> None:
-        self.called, self.calling = called, calling
-        self.rq = associate_rq(called, calling, _PDU_PROPOSALS)
-        items = _items(self.rq, 74)
-        self.fixed = self.rq[6:74]
-        self.app = next(self.rq[s:e] for t, s, e in items if t == 0x10)
-        self.pcs = [self.rq[s:e] for t, s, e in items if t == 0x20]
-        self.user = next(self.rq[s:e] for t, s, e in items if t == 0x50)
-
-    def build(self, *, fixed: bytes | None = None, app: bytes | None = None,
-              pcs: list[bytes] | None = None, user: bytes | None = None, extra: bytes = b"",
-              kind: int = A_ASSOCIATE_RQ) -> bytes:
-        body = ((self.fixed if fixed is None else fixed) + (self.app if app is None else app)
-                + b"".join(self.pcs if pcs is None else pcs)
-                + (self.user if user is None else user) + extra)
-        return pdu(kind, body)
-
-    def user_with(self, sub: int, value: bytes | None) -> bytes:
-        """The user information item with sub-item ``sub`` replaced (None: removed)."""
-        subs = []
-        for t, s, e in _items(self.user, 4):
-            if t == sub:
-                if value is not None:
-                    subs.append(_item(sub, value))
-            else:
-                subs.append(self.user[s:e])
-        return _item(0x50, b"".join(subs))
-
-    def titles(self, called: bytes, calling: bytes) -> bytes:
-        return self.fixed[:4] + called.ljust(16)[:16] + calling.ljust(16)[:16] + self.fixed[36:]
-
-
-def _length(b: bytes, n: int) -> bytes:
-    return b[:2] + struct.pack(">L", n & 0xFFFFFFFF) + b[6:]
-
-
-def _pdu_cases(base: _Baseline) -> list[tuple[str, str, tuple[Step, ...]]]:
-    rq = base.rq
-    n = len(rq) - 6
-    pc0 = base.pcs[0]
-    cases: list[tuple[str, bytes, str]] = [
-        ("pdu-length-zero", _length(rq, 0), "A-ASSOCIATE-RQ with PDU length 0, body follows"),
-        ("pdu-length-short", _length(rq, n - 17), "PDU length 17 bytes short of the body"),
-        ("pdu-length-long", _length(rq, n + 4096), "PDU length 4,096 bytes past the body"),
-        ("pdu-length-2gib", _length(rq, 0x7FFFFFFF), "PDU length 2 GiB"),
-        ("pdu-length-4gib", _length(rq, 0xFFFFFFFF), "PDU length 4 GiB - 1"),
-        ("truncated-header", rq[:3], "3 bytes of a PDU header, then nothing"),
-        ("truncated-fixed", rq[:40], "A-ASSOCIATE-RQ cut inside the AE titles"),
-        ("truncated-item", rq[:74 + len(base.app) + len(pc0) // 2],
-         "A-ASSOCIATE-RQ cut inside the first presentation context"),
-        ("unknown-pdu-0x00", bytes([0x00]) + rq[1:], "unknown PDU type 0x00"),
-        ("unknown-pdu-0x08", bytes([0x08]) + rq[1:], "unknown PDU type 0x08"),
-        ("unknown-pdu-0xff", bytes([0xFF]) + rq[1:], "unknown PDU type 0xFF"),
-        ("pc-item-overrun", base.build(pcs=[pc0[:2] + b"\xff\xff" + pc0[4:], *base.pcs[1:]]),
-         "presentation context item length 65,535: runs past the end of the PDU"),
-        ("max-pdu-4gib", base.build(user=base.user_with(0x51, b"\xff\xff\xff\xff")),
-         "maximum PDU length 4 GiB - 1"),
-        ("max-pdu-tiny", base.build(user=base.user_with(0x51, b"\x00\x00\x00\x01")),
-         "maximum PDU length 1 byte"),
-        ("pc-none", base.build(pcs=[]), "no presentation context"),
-        ("pc-even-id", base.build(pcs=[_pc(2, VERIFICATION, (IMPLICIT_LE,))]),
-         "presentation context ID 2 (must be odd)"),
-        ("pc-duplicate-id", base.build(pcs=[_pc(1, VERIFICATION, (IMPLICIT_LE,)),
-                                            _pc(1, SECONDARY_CAPTURE, (EXPLICIT_LE,))]),
-         "two presentation contexts with ID 1"),
-        ("pc-no-transfer-syntax", base.build(pcs=[_pc(1, VERIFICATION, ())]),
-         "presentation context without a transfer syntax"),
-        ("pc-empty-abstract", base.build(pcs=[_pc(1, "", (IMPLICIT_LE,))]),
-         "empty abstract syntax"),
-        ("pc-long-abstract", base.build(pcs=[_pc(1, "1." * 511 + "1", (IMPLICIT_LE,))]),
-         "1,023-character abstract syntax"),
-        ("pc-many", base.build(pcs=[_pc((2 * i + 1) & 0xFF, VERIFICATION, (IMPLICIT_LE,))
-                                    for i in range(300)]),
-         "300 presentation contexts (128 allowed; IDs wrap)"),
-        ("pc-subitem-overrun", base.build(pcs=[pc0[:8] + pc0[8:10] + b"\x01\x00" + pc0[12:],
-                                               *base.pcs[1:]]),
-         "abstract syntax sub-item longer than its presentation context"),
-        ("app-context-bogus", base.build(app=_item(0x10, b"1.2.3.4.5")),
-         "unknown application context name"),
-        ("app-context-missing", base.build(app=b""), "no application context item"),
-        ("user-info-missing", base.build(user=b""), "no user information item"),
-        ("implementation-uid-empty", base.build(user=base.user_with(0x52, b"")),
-         "empty implementation class UID"),
-        ("ae-titles-binary", base.build(fixed=base.titles(b"\x00\xff" * 8, b"\xff\x00" * 8)),
-         "called and calling AE titles of NUL and 0xFF bytes"),
-        ("protocol-version-0", base.build(fixed=b"\x00\x00" + base.fixed[2:]),
-         "protocol version 0"),
-        ("protocol-version-ffff", base.build(fixed=b"\xff\xff" + base.fixed[2:]),
-         "protocol version 0xFFFF"),
-        ("unknown-item", base.build(extra=_item(0x99, b"\x00" * 16)), "unknown item type 0x99"),
-        ("items-oversized", base.build(extra=_item(0x99, bytes(0xFFFF)) * 4),
-         "256 KiB of unknown items"),
-        ("pdata-first", pdv(1, echo_rq(), command=True), "P-DATA-TF (C-ECHO) before any "
-         "association"),
-        ("release-first", pdu(A_RELEASE_RQ, bytes(4)), "A-RELEASE-RQ before any association"),
-        ("ac-as-request", bytes([A_ASSOCIATE_AC]) + rq[1:], "an A-ASSOCIATE-AC sent to the "
-         "acceptor"),
-        ("zero-pdu", bytes(6), "six zero bytes"),
-    ]
-    return [(kind, desc, (Step(data),)) for kind, data, desc in cases]
-
-
-# -- data sets ---------------------------------------------------------------------------------
-def _ex(tag: int, vr: bytes, value: bytes, length: int | None = None) -> bytes:
-    """One Explicit VR Little Endian element (PS3.5 §7.1.2), length as given."""
-    n = len(value) if length is None else length
-    if vr in _LONG_VRS:
-        return struct.pack("<HH2sHL", tag >> 16, tag & 0xFFFF, vr, 0, n & 0xFFFFFFFF) + value
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, n & 0xFFFF) + value
-
-
-def _im(tag: int, value: bytes, length: int | None = None) -> bytes:
-    n = len(value) if length is None else length
-    return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, n & 0xFFFFFFFF) + value
-
-
-def _delimiter(tag: int) -> bytes:
-    return struct.pack("<HHL", tag >> 16, tag & 0xFFFF, 0)
-
-
-def _nested(depth: int, terminated: bool) -> bytes:
-    """Content Sequence (0040,A730) nested ``depth`` deep, undefined lengths."""
-    opening = (_ex(0x0040A730, b"SQ", b"", _UNDEFINED)
-               + struct.pack("<HHL", 0xFFFE, 0xE000, _UNDEFINED)) * depth
-    inner = _ex(0x0040A040, b"CS", b"TEXT")
-    closing = (_delimiter(_ITEM_END) + _delimiter(_SEQ_END)) * depth if terminated else b""
-    return opening + inner + closing
-
-
-class _DataBaseline:
-    """The association and C-STORE every data-set case starts from (context ID 1)."""
-
-    def __init__(self, called: str, calling: str, seed: int) -> None:
-        self.called, self.calling, self.seed = called, calling, seed
-        self.patient = labelled_patient_id(f"F{seed:X}"[:16])
-        self.study = derived_uid("pacsguard-fuzz", seed, "study")
-
-    def instance(self, number: int) -> Any:
-        return labelled_instance(self.study, self.patient,
-                                 derived_uid("pacsguard-fuzz", self.seed, number, "sop"),
-                                 derived_uid("pacsguard-fuzz", self.seed, "series"),
-                                 when=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-
-    def steps(self, sop: str, data: bytes, implicit: bool = False,
-              command: bytes | None = None, raw: list[bytes] | None = None
-              ) -> tuple[Step, ...]:
-        rq = associate_rq(self.called, self.calling,
-                          [Proposal(SECONDARY_CAPTURE, (IMPLICIT_LE if implicit
-                                                        else EXPLICIT_LE,))])
-        cmd = command if command is not None else store_rq(sop)
-        pdus = raw if raw is not None else [pdv(1, cmd, command=True),
-                                           pdv(1, data, command=False)]
-        return (Step(rq), Step(await_ac=True), *(Step(p) for p in pdus))
-
-
-def store_rq(sop: str, message_id: int = 1) -> bytes:
-    """C-STORE-RQ command set, PS3.7 §9.3.1.1."""
-    return command_set([(0x0002, ui(SECONDARY_CAPTURE)), (0x0100, us(0x0001)),
-                        (0x0110, us(message_id)), (0x0700, us(0)), (0x0800, us(0x0000)),
-                        (0x1000, ui(sop))])
-
-
-def _dataset_cases(db: _DataBaseline, first: int
-                   ) -> list[tuple[str, str, tuple[Step, ...], str]]:
-    out: list[tuple[str, str, tuple[Step, ...], str]] = []
-
-    def add(kind: str, desc: str, build: Callable[[Any, str], tuple[Step, ...]]) -> None:
-        number = first + len(out)
-        ds = db.instance(number)
-        sop = str(ds.SOPInstanceUID)
-        out.append((kind, desc, build(ds, sop), sop))
-
-    def split(ds: Any, lo: int, hi: int, implicit: bool = False) -> tuple[bytes, bytes]:
-        return encode(ds[:lo], implicit), encode(ds[hi:], implicit)
-
-    def around(lo: int, hi: int, element: bytes, implicit: bool = False
-               ) -> Callable[[Any, str], tuple[Step, ...]]:
-        def build(ds: Any, sop: str) -> tuple[Step, ...]:
-            head, tail = split(ds, lo, hi, implicit)
-            return db.steps(sop, head + element + tail, implicit)
-        return build
-
-    # the patient's name and ID (the test label cleanup relies on) are never malformed
-    add("ds-vr-unknown", "Manufacturer with the unknown VR 'ZZ'",
-        around(0x00080070, 0x00080071, _ex(0x00080070, b"ZZ", b"pacsguard ")))
-    add("ds-vr-mismatch", "Rows (US) sent as FD with 2 bytes",
-        around(0x00280010, 0x00280011, _ex(0x00280010, b"FD", b"\x08\x00")))
-    add("ds-length-odd", "Rows (US) with length 3",
-        around(0x00280010, 0x00280011, _ex(0x00280010, b"US", b"\x08\x00\x00")))
-    add("ds-length-overrun", "Pixel Data length 4,096 bytes past the end of the data set",
-        around(0x7FE00010, 0x7FE00011, _ex(0x7FE00010, b"OB", bytes(64), 64 + 4096)))
-    add("ds-length-4gib", "Pixel Data length 0xFFFFFFF0 with 64 bytes present",
-        around(0x7FE00010, 0x7FE00011, _ex(0x7FE00010, b"OB", bytes(64), 0xFFFFFFF0)))
-    add("ds-nesting-256", "sequence nested 256 deep, delimited",
-        around(0x0040A730, 0x0040A731, _nested(256, True)))
-    add("ds-nesting-2048", "sequence nested 2,048 deep, delimited",
-        around(0x0040A730, 0x0040A731, _nested(2048, True)))
-    add("ds-nesting-unterminated", "sequence nested 256 deep, never delimited",
-        around(0x0040A730, 0x0040A731, _nested(256, False)))
-    add("ds-undefined-length-text", "Study ID with undefined length (Implicit VR)",
-        around(0x00200010, 0x00200011, _im(0x00200010, b"PGTEST", _UNDEFINED), implicit=True))
-
-    def bad_group_length(ds: Any, sop: str) -> tuple[Step, ...]:
-        cmd = store_rq(sop)
-        return db.steps(sop, encode(ds), command=cmd[:8] + struct.pack("<L", 0xFFFF) + cmd[12:])
-    add("cmd-group-length", "C-STORE-RQ whose command group length is 65,535", bad_group_length)
-
-    def pdv_overrun(ds: Any, sop: str) -> tuple[Step, ...]:
-        cmd = store_rq(sop)
-        bad = pdu(P_DATA_TF, struct.pack(">LBB", 0x00FFFFFF, 1, 0x03) + cmd)
-        return db.steps(sop, b"", raw=[bad])
-    add("pdv-overrun", "PDV item length 16 MiB inside a short P-DATA-TF", pdv_overrun)
-
-    def data_first(ds: Any, sop: str) -> tuple[Step, ...]:
-        return db.steps(sop, b"", raw=[pdv(1, encode(ds), command=False),
-                                      pdv(1, store_rq(sop), command=True)])
-    add("data-before-command", "the data set sent before its C-STORE-RQ", data_first)
-    return out
-
-
-# -- random cases ------------------------------------------------------------------------------
-def _mutate(rng: random.Random, data: bytes, keep: int) -> tuple[bytes, str]:
-    """One random mutation of ``data`` past its first ``keep`` bytes."""
-    b = bytearray(data)
-    if len(b) <= keep + 1:
-        return bytes(b), "unchanged (too short)"
-    how = rng.choice(("flip", "flip", "length16", "truncate", "insert", "duplicate"))
-    if how == "flip":
-        spots = sorted(rng.randrange(keep, len(b)) for _ in range(rng.randint(1, 8)))
-        for i in spots:
-            b[i] ^= 1 << rng.randrange(8)
-        return bytes(b), f"bit flips at {', '.join(map(str, spots))}"
-    if how == "length16":
-        i = rng.randrange(keep, len(b) - 1)
-        v = rng.choice((0, 1, 0x7FFF, 0x8000, 0xFFFF, rng.randrange(0x10000)))
-        b[i:i + 2] = v.to_bytes(2, "big")
-        return bytes(b), f"16-bit value 0x{v:04X} at {i}"
-    if how == "truncate":
-        i = rng.randrange(keep, len(b))
-        return bytes(b[:i]), f"truncated to {i} bytes"
-    if how == "insert":
-        i = rng.randrange(keep, len(b))
-        junk = bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
-        return bytes(b[:i] + junk + b[i:]), f"{len(junk)} random bytes inserted at {i}"
-    i = rng.randrange(keep, len(b))
-    j = min(len(b), i + rng.randint(1, 256))
-    return bytes(b[:j] + b[i:j] + b[j:]), f"bytes {i}-{j} duplicated"
-
-
-def _fix_length(p: bytes) -> bytes:
-    return _length(p, len(p) - 6) if len(p) >= 6 else p
-
-
-def _random_case(rng: random.Random, base: _Baseline, db: _DataBaseline | None,
-                 number: int) -> Case:
-    if db is not None and rng.random() < 0.3:
-        ds = db.instance(number)
-        sop = str(ds.SOPInstanceUID)
-        # mutations start after the identifying elements (patient, SOP, study and series
-        # UIDs), so that whatever the node keeps is still labelled and can be cleaned up
-        keep = len(encode(ds[:0x00200010]))
-        data, how = _mutate(rng, encode(ds), keep)
-        return Case(number, "random-dataset", f"C-STORE data set: {how}",
-                    db.steps(sop, data), db.study, sop)
-    mutated, how = _mutate(rng, base.rq, 6)
-    if rng.random() < 0.8:
-        mutated = _fix_length(mutated)
-        how += " (PDU length fixed up)"
-    return Case(number, "random-pdu", f"A-ASSOCIATE-RQ: {how}", (Step(mutated),))
-
-
-def campaign(seed: int, cases: int, called: str, with_datasets: bool) -> Iterator[Case]:
-    """The campaign's cases, in order: reproducible from (seed, cases, called, with_datasets)."""
-    calling = f"PGF{seed & 0xFFFFFFF:07X}"
-    base = _Baseline(called, calling)
-    db = _DataBaseline(called, calling, seed) if with_datasets else None
-    number = 0
-    for kind, desc, steps in _pdu_cases(base):
-        if number >= cases:
-            return
-        number += 1
-        yield Case(number, kind, desc, steps)
-    if db is not None:
-        for kind, desc, steps, sop in _dataset_cases(db, number + 1):
-            if number >= cases:
-                return
-            number += 1
-            yield Case(number, kind, desc, steps, db.study, sop)
-    rng = random.Random(seed)
-    while number < cases:
-        number += 1
-        yield _random_case(rng, base, db, number)
+    CRASH = "crash"  # nothing listens any more
+    HANG = "hang"  # it stopped answering, or answered wrongly, for a while
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -466,7 +79,7 @@ def send_case(channel: Channel, case: Case, timeout: float, wait: float = CASE_W
         for step in case.steps:
             if step.await_ac:
                 answer = read_answer(sock, [], timeout)
-                if answer.outcome != "accepted" or not any(
+                if answer.outcome != Reply.ACCEPTED or not any(
                         c.id == 1 and c.result == 0 for c in answer.contexts):
                     return f"not accepted ({answer.describe()})"
                 continue
@@ -478,11 +91,11 @@ def send_case(channel: Channel, case: Case, timeout: float, wait: float = CASE_W
             kind, _ = read_pdu(sock, wait, limit=1 << 24)
         except TimeoutError:
             return "silent"
-        except PduError as exc:
-            return "closed" if "closed" in str(exc) else "garbage"
+        except AssociationError as exc:
+            return "closed" if exc.reason is Ending.CLOSED else "garbage"
         except (OSError, ssl.SSLError):
             return "closed"
-        return _PDU_NAMES.get(kind, f"PDU 0x{kind:02X}")
+        return Pdu(kind).name.replace("_", "-")  # A-ABORT, A-ASSOCIATE-AC...: known types
     finally:
         with contextlib.suppress(OSError):
             sock.close()
@@ -502,32 +115,14 @@ def alive_after(channel: Channel, called: str, timeout: float,
     return first, last
 
 
-def failure(first: Liveness, last: Liveness) -> str:
-    """'crash' (nothing listens any more), 'hang' (it stopped answering, or answered
-    wrongly, for a while) or '' (alive)."""
+def failure(first: Liveness, last: Liveness) -> Failure | None:
+    """A crash (nothing listens any more), a hang (it stopped answering, or answered
+    wrongly, for a while) or None (alive)."""
     if first.alive:
-        return ""
-    if "refused" in (first.state, last.state):
-        return "crash"
-    return "hang"
-
-
-def _reproducer(directory: Path, channel: Channel, called: str, seed: int, case: Case,
-                outcome: str, detail: str, target: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    stem = f"{channel.address.replace(':', '_')}-{channel.port}-seed{seed}-case{case.number}"
-    path = directory / f"{stem}.json"
-    doc = {"format": FORMAT, "target": target, "tls": channel.tls, "called_aet": called,
-           "seed": seed, "case": case.number, "kind": case.kind,
-           "description": case.description, "outcome": outcome, "detail": detail,
-           "steps": [s.as_dict() for s in case.steps],
-           "replay": f"pacsguard assess-replay {path} HOST:PORT --authorized-by "
-                     "\"NAME, reference\"",
-           "python": "pacsguard.assess.fuzz.replay(path, channel, called_aet)"}
-    path.write_text(json.dumps(doc, indent=1) + "\n")
-    if len(case.steps) == 1:  # one PDU: `nc HOST PORT < FILE.bin` replays it too
-        (directory / f"{stem}.bin").write_bytes(case.steps[0].send)
-    return path
+        return None
+    if LivenessState.REFUSED in (first.state, last.state):
+        return Failure.CRASH
+    return Failure.HANG
 
 
 def check(access: Access, options: Options, pacer: Pacer, written: list[Written],
@@ -571,7 +166,7 @@ def check(access: Access, options: Options, pacer: Pacer, written: list[Written]
         outcome = failure(first, last)
         if not outcome:
             continue
-        crashed = outcome == "crash"
+        crashed = outcome == Failure.CRASH
         fid = "FUZZ-CRASH" if crashed else "FUZZ-HANG"
         detail = (f"after the case: {first.detail}"
                   + (f"; {'answering again' if last.alive else 'still down'} after "
@@ -579,8 +174,8 @@ def check(access: Access, options: Options, pacer: Pacer, written: list[Written]
         path: Path | None = None
         if len(reproducers) < MAX_REPRODUCERS and not unwritable:
             try:
-                path = _reproducer(options.reproducers, channel, called, seed, case, outcome,
-                                   detail, subject)
+                path = reproducer.write(options.reproducers, channel, called, seed, case,
+                                        outcome, detail, subject)
                 reproducers.append(path)
             except OSError as exc:  # the finding still names seed and case: reproducible
                 unwritable = (f"{options.reproducers}: {exc.strerror or exc}; the seed, "
@@ -616,40 +211,14 @@ def check(access: Access, options: Options, pacer: Pacer, written: list[Written]
 
 # -- replay ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Reproducer:
-    target: str
-    tls: bool
-    called_aet: str
-    seed: int
-    case: Case
-
-
-def load(path: Path) -> Reproducer:
-    try:
-        doc = json.loads(path.read_text())
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"format is {doc.get('format')!r}, not {FORMAT!r}")
-        steps = tuple(Step(await_ac=True) if s.get("await_ac") else
-                      Step(bytes.fromhex(s["send"])) for s in doc["steps"])
-        case = Case(int(doc["case"]), str(doc["kind"]), str(doc["description"]), steps)
-        called, seed = doc["called_aet"], int(doc["seed"])
-        if not isinstance(called, str):
-            raise TypeError("called_aet is not a string")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise AssessError(f"{path}: not a pacsguard fuzz reproducer ({exc})") from None
-    return Reproducer(str(doc.get("target", "")), bool(doc.get("tls", False)),
-                      ae_title(called, f"{path}: called_aet"), seed, case)
-
-
-@dataclass(frozen=True)
 class Replay:
     response: str
     first: Liveness
     last: Liveness
 
     @property
-    def outcome(self) -> str:
-        """'crash', 'hang' or '' (see :func:`failure`)."""
+    def outcome(self) -> Failure | None:
+        """A crash, a hang or None (see :func:`failure`)."""
         return failure(self.first, self.last)
 
     @property
@@ -661,7 +230,7 @@ def replay(path: Path, channel: Channel, called_aet: str | None = None,
            timeout: float = 3.0, pacer: Pacer | None = None) -> Replay:
     """Send a reproducer's bytes to ``channel`` and check the node is still alive. The
     reproducer and ``called_aet`` are checked before anything is sent."""
-    r = load(path)
+    r = reproducer.load(path)
     called = ae_title(called_aet, "--called-aet") if called_aet else r.called_aet
     before = echo(channel, called, random_aet("PGL"), timeout, pacer)
     if not before.alive:
@@ -677,7 +246,7 @@ def replay(path: Path, channel: Channel, called_aet: str | None = None,
 def replay_findings(result: Replay, path: Path, subject: str) -> list[Finding]:
     if not result.reproduced:
         return []
-    crashed = result.outcome == "crash"
+    crashed = result.outcome == Failure.CRASH
     after = "answering again" if result.last.alive else "still down"
     return [finding("FUZZ-CRASH" if crashed else "FUZZ-HANG",
                     Severity.CRITICAL if crashed else Severity.HIGH,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,16 @@ class Section:
                 "findings": [f.as_dict() for f in self.findings]}
 
 
+class Verdict(StrEnum):
+    """An assessment's verdict (docs/assess.md): none when incomplete, else from the highest
+    severity found."""
+
+    INCOMPLETE = "incomplete"
+    NOT_ACCEPTABLE = "not acceptable"  # high or critical
+    ACCEPTABLE_WITH_CONDITIONS = "acceptable with conditions"  # medium
+    ACCEPTABLE = "acceptable"
+
+
 @dataclass(frozen=True)
 class Assessment:
     target: str
@@ -195,13 +206,13 @@ class Assessment:
         return not self.gaps
 
     @property
-    def verdict(self) -> str:
-        """incomplete, not acceptable, acceptable with conditions, or acceptable."""
+    def verdict(self) -> Verdict:
         if not self.complete:
-            return "incomplete"
+            return Verdict.INCOMPLETE
         if self.worst >= Severity.HIGH:
-            return "not acceptable"
-        return "acceptable with conditions" if self.worst is Severity.MEDIUM else "acceptable"
+            return Verdict.NOT_ACCEPTABLE
+        return (Verdict.ACCEPTABLE_WITH_CONDITIONS if self.worst is Severity.MEDIUM
+                else Verdict.ACCEPTABLE)
 
     @property
     def exit_status(self) -> int:

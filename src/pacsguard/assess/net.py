@@ -6,10 +6,11 @@
   pynetdicom leave Nagle on: 40 ms per message on loopback).
 * :class:`Pacer`: the rate limit. Every connection, handshake, query and HTTP request waits
   its turn, so a run never exceeds ``--rate`` requests per second.
-* A small raw Upper Layer client (PS3.8 §9.3): the association PDUs are built with
-  pynetdicom's PDU classes and sent over a plain socket, so that the association policy can
-  read the A-ASSOCIATE-RJ reason exactly, the fuzzer can mutate the bytes, and the liveness
-  check (one C-ECHO) costs a few milliseconds.
+* Single association PDUs over a plain socket, built and read with the gateway's upper layer
+  (:mod:`pacsguard.dicom.pdu`), so that the association policy can read the A-ASSOCIATE-RJ
+  reason exactly, the fuzzer can send bytes of its own making (:mod:`pacsguard.assess.fuzz_cases`
+  builds the malformed ones itself, on purpose), and the liveness check (one C-ECHO) costs a
+  few milliseconds.
 * :func:`dimse_association`: a pynetdicom association for the DIMSE checks (C-FIND, C-MOVE,
   C-GET, C-STORE), with the same channel, timeouts and ``TCP_NODELAY``.
 """
@@ -20,45 +21,29 @@ import contextlib
 import secrets
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pacsguard.assess.model import MAX_RATE, TlsClient
-from pacsguard.dicom import ul
-from pacsguard.dicom.ul import A_ABORT as A_ABORT  # PDU types, PS3.8 Table 9-11
-from pacsguard.dicom.ul import A_ASSOCIATE_AC as A_ASSOCIATE_AC
-from pacsguard.dicom.ul import A_ASSOCIATE_RJ as A_ASSOCIATE_RJ
-from pacsguard.dicom.ul import A_ASSOCIATE_RQ as A_ASSOCIATE_RQ
-from pacsguard.dicom.ul import A_RELEASE_RP as A_RELEASE_RP
-from pacsguard.dicom.ul import A_RELEASE_RQ as A_RELEASE_RQ
-from pacsguard.dicom.ul import P_DATA_TF as P_DATA_TF
+from pacsguard.dicom import pdu
+from pacsguard.dicom.pdu import ContextAnswer, Proposal
+from pacsguard.dicom.status import Pdu, rejection_text
+from pacsguard.dicom.uids import EXPLICIT_LE, IMPLICIT_LE, VERIFICATION
+from pacsguard.errors import AssociationError, Ending, PduTooLong, PduUndecodable
 
-PDU_TYPES = frozenset(range(1, 8))
-
-IMPLICIT_LE = "1.2.840.10008.1.2"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-VERIFICATION = "1.2.840.10008.1.1"
-#: pacsguard's Implementation Class UID is the one pacsguard.dicom.ul announces; the version
+#: pacsguard's Implementation Class UID is the one pacsguard.dicom.uids names; the version
 #: name says that the assessment is calling
 IMPLEMENTATION_VERSION_NAME = "PACSGUARD_ASSESS"
 MAX_ANSWER_PDU = 1 << 20  # an answer to an association request is far smaller
-
-# A-ASSOCIATE-RJ (source, reason), PS3.8 §9.3.4 Table 9-21
-CALLING_NOT_RECOGNISED = (1, 3)
-CALLED_NOT_RECOGNISED = (1, 7)
-_HEADER = struct.Struct(">BxL")
 
 
 def random_aet(prefix: str = "PG") -> str:
     """An AE title no site has configured: the prefix and random hex, 10 characters."""
     return (prefix + secrets.token_hex(8).upper())[:10]
-
-
-reject_text = ul.rejection_text  # "permanent, calling AE title not recognised"
 
 
 class Pacer:
@@ -130,148 +115,82 @@ def open_socket(channel: Channel, timeout: float) -> socket.socket:
         raise
 
 
-@contextlib.contextmanager
-def connected(channel: Channel, timeout: float) -> Iterator[socket.socket]:
-    sock = open_socket(channel, timeout)
-    try:
-        yield sock
-    finally:
-        with contextlib.suppress(OSError):
-            sock.close()
-
-
 # -- PDUs --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Proposal:
-    """A presentation context to propose (PS3.8 §9.3.2.2)."""
-
-    abstract_syntax: str
-    transfer_syntaxes: tuple[str, ...] = (EXPLICIT_LE, IMPLICIT_LE)
-
-
 def associate_rq(called: str, calling: str, proposals: Sequence[Proposal],
                  max_pdu: int = 65536) -> bytes:
     """An A-ASSOCIATE-RQ PDU (PS3.8 §9.3.2); context IDs 1, 3, 5, ... in the order given
     (the gateway's upper layer builds it)."""
-    return ul.request_pdu(calling, called, [ul.Proposal(p.abstract_syntax, p.transfer_syntaxes)
-                                            for p in proposals], max_pdu,
-                          IMPLEMENTATION_VERSION_NAME)
-
-
-def pdu(kind: int, body: bytes) -> bytes:
-    return _HEADER.pack(kind, len(body)) + body
-
-
-def pdv(context_id: int, payload: bytes, command: bool, last: bool = True) -> bytes:
-    """One P-DATA-TF PDU holding one PDV (PS3.8 §9.3.5, Annex E)."""
-    ctrl = (0x01 if command else 0x00) | (0x02 if last else 0x00)
-    return pdu(P_DATA_TF, struct.pack(">LBB", len(payload) + 2, context_id, ctrl) + payload)
-
-
-def release_rq() -> bytes:
-    return pdu(A_RELEASE_RQ, bytes(4))
-
-
-def abort_pdu() -> bytes:
-    return pdu(A_ABORT, bytes(4))
-
-
-class PduError(Exception):
-    """What came back was not a PDU we can read (closed, too long, unknown type)."""
-
-
-def recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("timed out")
-        sock.settimeout(left)
-        chunk = sock.recv(min(n - len(buf), 65536))
-        if not chunk:
-            raise PduError("the peer closed the connection")
-        buf += chunk
-    return bytes(buf)
+    return pdu.request_pdu(calling, called, proposals, max_pdu, IMPLEMENTATION_VERSION_NAME)
 
 
 def read_pdu(sock: socket.socket, timeout: float,
              limit: int = MAX_ANSWER_PDU) -> tuple[int, bytes]:
-    """The next PDU (type, body) within ``timeout`` seconds in all."""
-    deadline = time.monotonic() + timeout
-    kind, length = _HEADER.unpack(recv_exact(sock, 6, deadline))
-    if kind not in PDU_TYPES:
-        raise PduError(f"unknown PDU type 0x{kind:02X}")
-    if length > limit:
-        raise PduError(f"PDU of {length:,} bytes is longer than {limit:,}")
-    return kind, recv_exact(sock, length, deadline)
+    """The next PDU (type, body) within ``timeout`` seconds in all. Raises what
+    :meth:`pacsguard.dicom.pdu.Connection.read_pdu` raises: :class:`TimeoutError`,
+    :class:`~pacsguard.errors.Aborted` (reason ``closed``), a
+    :class:`~pacsguard.errors.ProtocolError` for an unknown type or a PDU over ``limit``."""
+    conn = pdu.Connection(sock)
+    conn.deadline = time.monotonic() + timeout
+    kind, body = conn.read_pdu(limit)
+    return kind, bytes(body)
 
 
-@dataclass(frozen=True)
-class ContextResult:
-    """One presentation context of an A-ASSOCIATE-AC (PS3.8 §9.3.3.2)."""
+def unreadable(exc: AssociationError) -> str:
+    """What was wrong with a PDU :func:`read_pdu` could not read, in the assessment's words."""
+    if isinstance(exc, PduTooLong):
+        return f"PDU of {exc.length:,} bytes is longer than {exc.limit:,}"
+    return str(exc)
 
-    id: int
-    abstract_syntax: str
-    result: int  # 0 acceptance, 1 user rejection, 2 no reason, 3 abstract syntax, 4 transfer
-    transfer_syntax: str
+
+class Reply(StrEnum):
+    """How a node answered an A-ASSOCIATE-RQ (or why it did not)."""
+
+    ACCEPTED = "accepted"  # A-ASSOCIATE-AC
+    REJECTED = "rejected"  # A-ASSOCIATE-RJ
+    ABORTED = "aborted"  # A-ABORT
+    CLOSED = "closed"  # the connection ended without an answer
+    TIMEOUT = "timeout"
+    REFUSED = "refused"  # the TCP connection was refused: nothing listens
+    NOT_DICOM = "not-dicom"  # it answered, but not with an association PDU
+    TLS_ERROR = "tls-error"
 
 
 @dataclass(frozen=True)
 class Answer:
     """How the node answered one A-ASSOCIATE-RQ."""
 
-    outcome: str  # accepted, rejected, aborted, closed, timeout, refused, not-dicom, tls-error
+    outcome: Reply
     detail: str = ""
     result: int = 0
     source: int = 0
     reason: int = 0
     implementation_class_uid: str = ""
     implementation_version_name: str = ""
-    contexts: tuple[ContextResult, ...] = ()
+    contexts: tuple[ContextAnswer, ...] = ()
 
     @property
     def dicom(self) -> bool:
         """The node answered as a DICOM node does (AC, RJ or A-ABORT)."""
-        return self.outcome in ("accepted", "rejected", "aborted")
+        return self.outcome in (Reply.ACCEPTED, Reply.REJECTED, Reply.ABORTED)
 
     @property
     def rejection(self) -> tuple[int, int]:
         return self.source, self.reason
 
     def describe(self) -> str:
-        if self.outcome == "rejected":
-            return f"rejected ({reject_text(self.result, self.source, self.reason)})"
+        if self.outcome == Reply.REJECTED:
+            return f"rejected ({rejection_text(self.result, self.source, self.reason)})"
         return self.outcome + (f" ({self.detail})" if self.detail else "")
 
 
 def _parse_ac(body: bytes, proposals: Sequence[Proposal]) -> Answer:
-    from pynetdicom.pdu import A_ASSOCIATE_AC as AcPdu
-    from pynetdicom.pdu_primitives import (
-        ImplementationClassUIDNotification,
-        ImplementationVersionNameNotification,
-    )
-
-    ac = AcPdu()
     try:
-        ac.decode(pdu(A_ASSOCIATE_AC, body))
-        primitive = ac.to_primitive()
-    except Exception as exc:  # whatever malformed bytes make pynetdicom raise
-        return Answer("accepted", f"A-ASSOCIATE-AC not decodable ({exc.__class__.__name__})")
-    uid = name = ""
-    for item in primitive.user_information:
-        if isinstance(item, ImplementationClassUIDNotification):
-            uid = str(item.implementation_class_uid or "")
-        elif isinstance(item, ImplementationVersionNameNotification):
-            name = str(item.implementation_version_name or "")
-    results = []
-    for cx in primitive.presentation_context_definition_results_list:
-        cid = int(cx.context_id or 0)
-        k = (cid - 1) // 2
-        abstract = proposals[k].abstract_syntax if cid % 2 and 0 <= k < len(proposals) else ""
-        ts = str(cx.transfer_syntax[0]) if cx.transfer_syntax else ""
-        results.append(ContextResult(cid, abstract, int(cx.result or 0), ts))
-    return Answer("accepted", "", implementation_class_uid=uid,
-                  implementation_version_name=name, contexts=tuple(results))
+        ac = pdu.decode_ac(body, proposals)
+    except PduUndecodable as exc:
+        return Answer(Reply.ACCEPTED, f"A-ASSOCIATE-AC not decodable ({exc.error})")
+    return Answer(Reply.ACCEPTED, "", implementation_class_uid=ac.implementation_class_uid,
+                  implementation_version_name=ac.implementation_version_name,
+                  contexts=ac.contexts)
 
 
 def read_answer(sock: socket.socket, proposals: Sequence[Proposal], timeout: float) -> Answer:
@@ -279,22 +198,23 @@ def read_answer(sock: socket.socket, proposals: Sequence[Proposal], timeout: flo
     try:
         kind, body = read_pdu(sock, timeout)
     except TimeoutError:
-        return Answer("timeout", f"no answer within {timeout:g} s")
+        return Answer(Reply.TIMEOUT, f"no answer within {timeout:g} s")
     except ssl.SSLError as exc:
-        return Answer("tls-error", tls_reason(exc))
-    except PduError as exc:
-        return Answer("closed" if "closed" in str(exc) else "not-dicom", str(exc))
+        return Answer(Reply.TLS_ERROR, tls_reason(exc))
+    except AssociationError as exc:
+        return Answer(Reply.CLOSED if exc.reason is Ending.CLOSED else Reply.NOT_DICOM,
+                      unreadable(exc))
     except ConnectionError as exc:
-        return Answer("closed", str(exc) or exc.__class__.__name__)
+        return Answer(Reply.CLOSED, str(exc) or exc.__class__.__name__)
     except OSError as exc:
-        return Answer("closed", exc.strerror or str(exc))
-    if kind == A_ASSOCIATE_AC:
+        return Answer(Reply.CLOSED, exc.strerror or str(exc))
+    if kind == Pdu.A_ASSOCIATE_AC:
         return _parse_ac(body, proposals)
-    if kind == A_ASSOCIATE_RJ and len(body) >= 4:
-        return Answer("rejected", "", body[1], body[2], body[3])
-    if kind == A_ABORT:
-        return Answer("aborted", "A-ABORT")
-    return Answer("not-dicom", f"PDU type 0x{kind:02X}")
+    if kind == Pdu.A_ASSOCIATE_RJ and len(body) >= 4:
+        return Answer(Reply.REJECTED, "", body[1], body[2], body[3])
+    if kind == Pdu.A_ABORT:
+        return Answer(Reply.ABORTED, "A-ABORT")
+    return Answer(Reply.NOT_DICOM, f"PDU type 0x{kind:02X}")
 
 
 def tls_reason(exc: BaseException) -> str:
@@ -310,24 +230,24 @@ def negotiate(channel: Channel, called: str, calling: str, proposals: Sequence[P
     try:
         sock = open_socket(channel, timeout)
     except ConnectionRefusedError:
-        return Answer("refused", "connection refused")
+        return Answer(Reply.REFUSED, "connection refused")
     except ssl.SSLError as exc:
-        return Answer("tls-error", tls_reason(exc))
+        return Answer(Reply.TLS_ERROR, tls_reason(exc))
     except TimeoutError:
-        return Answer("timeout", f"no connection within {timeout:g} s")
+        return Answer(Reply.TIMEOUT, f"no connection within {timeout:g} s")
     except OSError as exc:
-        return Answer("closed", exc.strerror or str(exc))
+        return Answer(Reply.CLOSED, exc.strerror or str(exc))
     try:
         try:
             sock.sendall(associate_rq(called, calling, proposals))
         except ssl.SSLError as exc:
-            return Answer("tls-error", tls_reason(exc))
+            return Answer(Reply.TLS_ERROR, tls_reason(exc))
         except OSError as exc:
-            return Answer("closed", exc.strerror or str(exc))
+            return Answer(Reply.CLOSED, exc.strerror or str(exc))
         answer = read_answer(sock, proposals, timeout)
-        if answer.outcome == "accepted":
-            with contextlib.suppress(OSError, PduError, TimeoutError):
-                sock.sendall(release_rq())
+        if answer.outcome == Reply.ACCEPTED:
+            with contextlib.suppress(OSError, AssociationError, TimeoutError):
+                sock.sendall(pdu.release_rq())
                 read_pdu(sock, timeout)
         return answer
     finally:
@@ -336,41 +256,13 @@ def negotiate(channel: Channel, called: str, calling: str, proposals: Sequence[P
 
 
 # -- C-ECHO (liveness) -------------------------------------------------------------------------
-def _element(element: int, value: bytes) -> bytes:
-    return struct.pack("<HHL", 0, element, len(value)) + value
+class LivenessState(StrEnum):
+    """Did the node answer? (see :class:`Liveness`)"""
 
-
-def command_set(elements: Sequence[tuple[int, bytes]]) -> bytes:
-    """A DIMSE command set, Implicit VR Little Endian, group length first (PS3.7 §6.3.1)."""
-    body = b"".join(_element(e, v) for e, v in sorted(elements))
-    return _element(0x0000, struct.pack("<L", len(body))) + body
-
-
-def ui(uid: str) -> bytes:
-    b = uid.encode("ascii")
-    return b + b"\0" if len(b) % 2 else b
-
-
-def us(value: int) -> bytes:
-    return struct.pack("<H", value)
-
-
-def echo_rq(message_id: int = 1) -> bytes:
-    """C-ECHO-RQ command set, PS3.7 §9.3.5.1."""
-    return command_set([(0x0002, ui(VERIFICATION)), (0x0100, us(0x0030)),
-                        (0x0110, us(message_id)), (0x0800, us(0x0101))])
-
-
-def command_status(payload: bytes) -> int | None:
-    """Status (0000,0900) of a command set, or None."""
-    i = 0
-    while i + 8 <= len(payload):
-        group, element, length = struct.unpack_from("<HHL", payload, i)
-        i += 8
-        if group == 0 and element == 0x0900 and length == 2:
-            return int.from_bytes(payload[i:i + 2], "little")
-        i += length
-    return None
+    ALIVE = "alive"
+    REFUSED = "refused"
+    HUNG = "hung"
+    BROKEN = "broken"
 
 
 @dataclass(frozen=True)
@@ -379,13 +271,13 @@ class Liveness:
     with AC/RJ), refused (nothing listens: crashed or stopped), hung (connection accepted but
     no answer in time), broken (it answered, but not as DICOM)."""
 
-    state: str
+    state: LivenessState
     detail: str
     seconds: float
 
     @property
     def alive(self) -> bool:
-        return self.state == "alive"
+        return self.state == LivenessState.ALIVE
 
 
 def echo(channel: Channel, called: str, calling: str, timeout: float,
@@ -396,49 +288,52 @@ def echo(channel: Channel, called: str, calling: str, timeout: float,
         pacer.wait()
     start = time.monotonic()
 
-    def done(state: str, detail: str) -> Liveness:
+    def done(state: LivenessState, detail: str) -> Liveness:
         return Liveness(state, detail, time.monotonic() - start)
 
     try:
         sock = open_socket(channel, timeout)
     except ConnectionRefusedError:
-        return done("refused", "connection refused")
+        return done(LivenessState.REFUSED, "connection refused")
     except TimeoutError:
-        return done("hung", f"no TCP connection within {timeout:g} s")
+        return done(LivenessState.HUNG, f"no TCP connection within {timeout:g} s")
     except ssl.SSLError as exc:
-        return done("broken", f"TLS handshake failed ({tls_reason(exc)})")
+        return done(LivenessState.BROKEN, f"TLS handshake failed ({tls_reason(exc)})")
     except OSError as exc:
-        return done("refused", exc.strerror or str(exc))
+        return done(LivenessState.REFUSED, exc.strerror or str(exc))
     proposals = [Proposal(VERIFICATION, (IMPLICIT_LE,))]
     try:
         try:
             sock.sendall(associate_rq(called, calling, proposals))
         except OSError as exc:
-            return done("refused", f"connection dropped ({exc.__class__.__name__})")
+            return done(LivenessState.REFUSED,
+                        f"connection dropped ({exc.__class__.__name__})")
         answer = read_answer(sock, proposals, timeout)
-        if answer.outcome == "rejected":
-            return done("alive", "association rejected (the node answers)")
-        if answer.outcome == "timeout":
-            return done("hung", "no answer to A-ASSOCIATE-RQ within "
+        if answer.outcome == Reply.REJECTED:
+            return done(LivenessState.ALIVE, "association rejected (the node answers)")
+        if answer.outcome == Reply.TIMEOUT:
+            return done(LivenessState.HUNG, "no answer to A-ASSOCIATE-RQ within "
                         f"{timeout:g} s")
-        if answer.outcome != "accepted":
-            return done("broken", answer.describe())
+        if answer.outcome != Reply.ACCEPTED:
+            return done(LivenessState.BROKEN, answer.describe())
         cx = next((c for c in answer.contexts if c.result == 0), None)
         if cx is None:
             _quietly_release(sock, timeout)
-            return done("alive", "association accepted (Verification not offered)")
+            return done(LivenessState.ALIVE, "association accepted (Verification not offered)")
         try:
-            sock.sendall(pdv(cx.id, echo_rq(), command=True))
+            sock.sendall(pdu.pdv(cx.id, pdu.echo_rq(1, VERIFICATION), command=True))
             kind, body = read_pdu(sock, timeout)
         except TimeoutError:
-            return done("hung", f"no C-ECHO-RSP within {timeout:g} s")
-        except (OSError, PduError) as exc:
-            return done("broken", f"C-ECHO failed ({exc})")
-        if kind != P_DATA_TF or len(body) < 6:
-            return done("broken", f"C-ECHO answered with PDU type 0x{kind:02X}")
-        status = command_status(body[6:])
+            return done(LivenessState.HUNG, f"no C-ECHO-RSP within {timeout:g} s")
+        except OSError as exc:
+            return done(LivenessState.BROKEN, f"C-ECHO failed ({exc})")
+        except AssociationError as exc:
+            return done(LivenessState.BROKEN, f"C-ECHO failed ({unreadable(exc)})")
+        if kind != Pdu.P_DATA_TF or len(body) < 6:
+            return done(LivenessState.BROKEN, f"C-ECHO answered with PDU type 0x{kind:02X}")
+        status = pdu.command_status(body[6:])
         _quietly_release(sock, timeout)
-        return done("alive", f"C-ECHO status 0x{status:04X}" if status is not None
+        return done(LivenessState.ALIVE, f"C-ECHO status 0x{status:04X}" if status is not None
                     else "C-ECHO answered")
     finally:
         with contextlib.suppress(OSError):
@@ -446,8 +341,8 @@ def echo(channel: Channel, called: str, calling: str, timeout: float,
 
 
 def _quietly_release(sock: socket.socket, timeout: float) -> None:
-    with contextlib.suppress(OSError, PduError, TimeoutError):
-        sock.sendall(release_rq())
+    with contextlib.suppress(OSError, AssociationError, TimeoutError):
+        sock.sendall(pdu.release_rq())
         read_pdu(sock, timeout)
 
 

@@ -26,17 +26,10 @@ from dataclasses import dataclass
 
 from pacsguard.assess.catalog import finding
 from pacsguard.assess.model import Fact, Options, Section, guess_limit
-from pacsguard.assess.net import (
-    CALLED_NOT_RECOGNISED,
-    CALLING_NOT_RECOGNISED,
-    VERIFICATION,
-    Answer,
-    Channel,
-    Pacer,
-    Proposal,
-    negotiate,
-    random_aet,
-)
+from pacsguard.assess.net import Answer, Channel, Pacer, Reply, negotiate, random_aet
+from pacsguard.dicom.pdu import Proposal
+from pacsguard.dicom.status import CALLED_NOT_RECOGNISED, CALLING_NOT_RECOGNISED
+from pacsguard.dicom.uids import VERIFICATION
 from pacsguard.findings import Finding, Severity
 
 #: Default and commonly configured called AE titles, most likely first: product defaults
@@ -101,7 +94,7 @@ def _channel_for(options: Options, pacer: Pacer, called: str, calling: str,
     over_tls = negotiate(tls, called, calling, proposals, options.timeout, pacer)
     facts.append(Fact("TLS on the same port", over_tls.describe()
                       + ("" if options.tls.certificate else " (no client certificate given)")))
-    if over_tls.dicom or (over_tls.outcome == "tls-error"
+    if over_tls.dicom or (over_tls.outcome == Reply.TLS_ERROR
                           and "ALERT" in over_tls.detail.upper()):
         return tls, over_tls, first  # a TLS alert: it speaks TLS, wants something more
     return plain, first, first
@@ -126,7 +119,7 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Access]:
         access = Access(channel, False, calling, options.called_aet or probe_called, False,
                         None, None, None, plain_answer)
         hint = (" It may require a client certificate: give --tls-cert and --tls-key."
-                if channel.tls or first.outcome in ("closed", "tls-error") else "")
+                if channel.tls or first.outcome in (Reply.CLOSED, Reply.TLS_ERROR) else "")
         return done(access, f"the node did not answer as DICOM ({first.describe()}).{hint}")
     facts.append(Fact("channel", channel.describe()))
 
@@ -134,7 +127,7 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Access]:
     any_calling: bool | None = None
     accepted: Answer | None = None
     working = ""
-    if first.outcome == "accepted":
+    if first.outcome == Reply.ACCEPTED:
         any_called = any_calling = True
         accepted = first
         findings.append(finding(
@@ -146,10 +139,10 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Access]:
             again = negotiate(channel, options.called_aet, calling, [Proposal(VERIFICATION)],
                               options.timeout, pacer)
             facts.append(Fact(f"called '{options.called_aet}' (given)", again.describe()))
-            if again.outcome == "accepted":
+            if again.outcome == Reply.ACCEPTED:
                 working, accepted = options.called_aet, again
     else:
-        baseline = first.rejection if first.outcome == "rejected" else None
+        baseline = first.rejection if first.outcome == Reply.REJECTED else None
         if baseline == CALLED_NOT_RECOGNISED:
             any_called = False
         facts.append(Fact("unknown called title", first.describe()))
@@ -164,8 +157,8 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Access]:
             answer = negotiate(channel, aet, calling, [Proposal(VERIFICATION)],
                                options.timeout, pacer)
             tried += guessed
-            right = answer.outcome == "accepted" or (
-                answer.outcome == "rejected" and baseline is not None
+            right = answer.outcome == Reply.ACCEPTED or (
+                answer.outcome == Reply.REJECTED and baseline is not None
                 and answer.rejection != baseline)
             if not right:
                 if not guessed:
@@ -173,14 +166,14 @@ def check(options: Options, pacer: Pacer) -> tuple[Section, Access]:
                 continue
             if not working:
                 working = aet
-                if answer.outcome == "accepted":
+                if answer.outcome == Reply.ACCEPTED:
                     any_calling, accepted = True, answer
                 elif answer.rejection == CALLING_NOT_RECOGNISED:
                     any_calling = False
                 facts.append(Fact(f"called '{aet}'", answer.describe()))
             if aet in DEFAULT_CALLED_AETS:
                 default_hit = aet
-                how = ("accepted the association" if answer.outcome == "accepted" else
+                how = ("accepted the association" if answer.outcome == Reply.ACCEPTED else
                        f"answered '{answer.describe()}' instead of "
                        f"'{first.describe()}', which confirms the title")
                 findings.append(finding(

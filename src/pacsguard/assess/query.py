@@ -27,10 +27,13 @@ from typing import Any
 
 from pacsguard.assess import dimse
 from pacsguard.assess.catalog import finding
+from pacsguard.assess.dimse import OutcomeState
 from pacsguard.assess.model import Fact, Options, Section
 from pacsguard.assess.net import Pacer, dimse_association
 from pacsguard.assess.policy import Access
-from pacsguard.assess.services import PATIENT_FIND, STUDY_FIND, Offered
+from pacsguard.assess.services import Offered
+from pacsguard.dicom.status import Dimse, succeeded
+from pacsguard.dicom.uids import PATIENT_ROOT_FIND, STUDY_ROOT_FIND
 from pacsguard.findings import Finding, Severity
 
 FAMILY = "query"
@@ -48,9 +51,9 @@ def _identifier(model: str, patient_id: str) -> Any:
     from pydicom.dataset import Dataset
 
     ds = Dataset()
-    ds.QueryRetrieveLevel = "STUDY" if model == STUDY_FIND else "PATIENT"
+    ds.QueryRetrieveLevel = "STUDY" if model == STUDY_ROOT_FIND else "PATIENT"
     ds.PatientID = patient_id
-    if model == STUDY_FIND:
+    if model == STUDY_ROOT_FIND:
         ds.StudyInstanceUID = ""
     else:
         ds.PatientName = ""
@@ -62,8 +65,8 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer) -> S
     subject = options.target.text
     if access.why_not():
         return Section(FAMILY, TITLE, skipped=access.why_not(), incomplete=access.gap)
-    model = STUDY_FIND if STUDY_FIND in offered else (
-        PATIENT_FIND if PATIENT_FIND in offered else None)
+    model = STUDY_ROOT_FIND if STUDY_ROOT_FIND in offered else (
+        PATIENT_ROOT_FIND if PATIENT_ROOT_FIND in offered else None)
     if model is None:
         return Section(FAMILY, TITLE, skipped="no C-FIND context accepted for an unknown "
                        "caller")
@@ -81,7 +84,7 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer) -> S
                     access.channel, access.called_aet, access.calling_aet, [model],
                     options.timeout, pacer))
                 if assoc is None:
-                    results.append((label, dimse.Outcome("refused")))
+                    results.append((label, dimse.Outcome(OutcomeState.REFUSED)))
                     continue
             else:
                 pacer.wait()
@@ -103,8 +106,8 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer) -> S
     broken: list[str] = []
     for label, out in results[1:]:
         shown = f"{label!r}: {out.describe()}, {out.count}{'+' if out.capped else ''} matches"
-        if out.state != "answered" or not (dimse.succeeded(out.status)
-                                           or out.status == dimse.CANCELLED):
+        if out.state != OutcomeState.ANSWERED or not (succeeded(out.status)
+                                                      or out.status == Dimse.CANCELLED):
             broken.append(shown)
         elif out.count > base.count:
             (wildcards if label in WILDCARDS else changed).append(shown)

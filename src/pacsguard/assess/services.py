@@ -11,28 +11,30 @@ import time
 from dataclasses import dataclass
 
 from pacsguard.assess.model import Fact, Options, Section
-from pacsguard.assess.net import Pacer, Proposal, negotiate
+from pacsguard.assess.net import Pacer, Reply, negotiate
 from pacsguard.assess.policy import Access
-
-VERIFICATION = "1.2.840.10008.1.1"
-PATIENT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
-PATIENT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
-PATIENT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
-STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
-STUDY_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
-STUDY_GET = "1.2.840.10008.5.1.4.1.2.2.3"
-WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
-STORAGE_COMMITMENT = "1.2.840.10008.1.20.1"
-MPPS = "1.2.840.10008.3.1.2.3.3"
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+from pacsguard.dicom.pdu import Proposal
+from pacsguard.dicom.uids import (
+    MODALITY_WORKLIST_FIND,
+    MPPS,
+    PATIENT_ROOT_FIND,
+    PATIENT_ROOT_GET,
+    PATIENT_ROOT_MOVE,
+    SECONDARY_CAPTURE,
+    STORAGE_COMMITMENT,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+    VERIFICATION,
+)
 
 QUERY_RETRIEVE: dict[str, str] = {
-    PATIENT_FIND: "Patient Root FIND", PATIENT_MOVE: "Patient Root MOVE",
-    PATIENT_GET: "Patient Root GET", STUDY_FIND: "Study Root FIND",
-    STUDY_MOVE: "Study Root MOVE", STUDY_GET: "Study Root GET",
+    PATIENT_ROOT_FIND: "Patient Root FIND", PATIENT_ROOT_MOVE: "Patient Root MOVE",
+    PATIENT_ROOT_GET: "Patient Root GET", STUDY_ROOT_FIND: "Study Root FIND",
+    STUDY_ROOT_MOVE: "Study Root MOVE", STUDY_ROOT_GET: "Study Root GET",
 }
 OTHER: dict[str, str] = {
-    VERIFICATION: "Verification", WORKLIST_FIND: "Modality Worklist FIND",
+    VERIFICATION: "Verification", MODALITY_WORKLIST_FIND: "Modality Worklist FIND",
     STORAGE_COMMITMENT: "Storage Commitment Push", MPPS: "Modality Performed Procedure Step",
 }
 STORAGE: dict[str, str] = {
@@ -79,7 +81,7 @@ def check(access: Access, options: Options, pacer: Pacer) -> tuple[Section, Offe
     proposals = [Proposal(uid) for uid in uids]
     answer = negotiate(access.channel, access.called_aet, access.calling_aet, proposals,
                        options.timeout, pacer)
-    if answer.outcome != "accepted":
+    if answer.outcome != Reply.ACCEPTED:
         return Section(FAMILY, TITLE, skipped=f"the association proposing {len(uids)} "
                        f"presentation contexts was {answer.describe()}",
                        seconds=time.monotonic() - started), Offered()
@@ -94,7 +96,7 @@ def check(access: Access, options: Options, pacer: Pacer) -> tuple[Section, Offe
     facts = (
         Fact("Verification", "accepted" if VERIFICATION in accepted else "not accepted"),
         Fact("Query/Retrieve", names(QUERY_RETRIEVE)),
-        Fact("Modality Worklist", "accepted" if WORKLIST_FIND in accepted else
+        Fact("Modality Worklist", "accepted" if MODALITY_WORKLIST_FIND in accepted else
              "not accepted"),
         Fact("Storage Commitment", "accepted" if STORAGE_COMMITMENT in accepted else
              "not accepted"),

@@ -14,7 +14,9 @@ import hashlib
 import secrets
 from typing import Any
 
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+from pacsguard.dicom.tags import PIXEL_DATA
+from pacsguard.dicom.uids import SECONDARY_CAPTURE
+
 TEST_PATIENT_NAME = "PACSGUARD^TEST^DO-NOT-USE"
 TEST_PATIENT_PREFIX = "PACSGUARD-TEST-"
 TEST_DESCRIPTION = "PACSGUARD SECURITY TEST - NOT A PATIENT - SAFE TO DELETE"
@@ -80,7 +82,7 @@ def labelled_instance(study_uid: str | None = None, patient_id: str | None = Non
     ds.BitsStored = 8
     ds.HighBit = 7
     ds.PixelRepresentation = 0
-    ds.add_new(0x7FE00010, "OB", bytes(64))  # Pixel Data, OB: no ambiguous VR to resolve
+    ds.add_new(PIXEL_DATA, "OB", bytes(64))  # Pixel Data, OB: no ambiguous VR to resolve
     return ds
 
 

@@ -40,10 +40,9 @@ from typing import TYPE_CHECKING
 from pacsguard.assess.catalog import finding
 from pacsguard.assess.model import Fact, Options, Section
 from pacsguard.assess.net import (
-    VERIFICATION,
     Channel,
     Pacer,
-    Proposal,
+    Reply,
     associate_rq,
     looking_context,
     nodelay,
@@ -52,6 +51,8 @@ from pacsguard.assess.net import (
     tls_reason,
 )
 from pacsguard.assess.policy import Access
+from pacsguard.dicom.pdu import Proposal
+from pacsguard.dicom.uids import VERIFICATION
 from pacsguard.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -170,9 +171,9 @@ def client_certificate_required(channel: Channel, options: Options, pacer: Pacer
             answer = read_answer(s, proposals, options.timeout)
             if answer.dicom:
                 return f"not required (an A-ASSOCIATE-RQ without one was {answer.describe()})"
-            if answer.outcome == "tls-error" and "CERTIFICATE" in answer.detail.upper():
+            if answer.outcome == Reply.TLS_ERROR and "CERTIFICATE" in answer.detail.upper():
                 return f"required ({answer.detail})"
-            if answer.outcome in ("tls-error", "closed"):
+            if answer.outcome in (Reply.TLS_ERROR, Reply.CLOSED):
                 return ("required (the node ended TLS when no certificate was sent: "
                         f"{answer.detail})")
             return f"undetermined: {answer.describe()}"

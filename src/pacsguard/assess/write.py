@@ -23,17 +23,18 @@ from dataclasses import dataclass
 
 from pacsguard.assess import dimse
 from pacsguard.assess.catalog import finding
+from pacsguard.assess.dimse import OutcomeState
 from pacsguard.assess.model import Fact, Options, Section
-from pacsguard.assess.net import EXPLICIT_LE, Pacer, dimse_association
+from pacsguard.assess.net import Pacer, dimse_association
 from pacsguard.assess.policy import Access
 from pacsguard.assess.services import Offered
 from pacsguard.assess.testdata import (
-    SECONDARY_CAPTURE,
     TEST_PATIENT_NAME,
     labelled_instance,
     labelled_patient_id,
 )
 from pacsguard.assess.web import Web
+from pacsguard.dicom.uids import EXPLICIT_LE, SECONDARY_CAPTURE
 from pacsguard.findings import Finding, Severity
 
 FAMILY = "write"
@@ -108,7 +109,7 @@ def check(access: Access, offered: Offered, options: Options, pacer: Pacer,
             pacer.wait()
             i = _sending(written, study, str(second.SOPInstanceUID))
             again = (dimse.store_on(assoc, _with_meta(second), options.timeout)
-                     if assoc.is_established else dimse.Outcome("aborted"))
+                     if assoc.is_established else dimse.Outcome(OutcomeState.ABORTED))
             written[i] = Written(study, str(second.SOPInstanceUID), again.processed)
             facts.append(Fact("C-STORE into the existing test study", again.describe()))
             if again.processed:

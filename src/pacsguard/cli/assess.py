@@ -1,4 +1,5 @@
-"""``pacsguard assess`` and ``pacsguard assess-replay``: parse, call, print (docs/assess.md)."""
+"""``pacsguard assess`` and ``pacsguard assess-replay``: parse, call :mod:`pacsguard.app.assess`,
+render (docs/assess.md). The ``_render*`` functions are all the printing there is."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import typer
 from rich.markup import escape
 
 from pacsguard.cli.common import DataDir, console, err_console, friendly
-from pacsguard.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pacsguard.assess.model import Assessment, Section, TlsClient
+    from pacsguard.app.assess import Replayed
+    from pacsguard.assess.model import Assessment, Section
 
 Authorised = Annotated[str, typer.Option(
     "--authorized-by", help="Who authorised this test and their reference, as \"NAME, "
@@ -30,18 +31,7 @@ _STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow
 PASSWORD_ENV = "PACSGUARD_HTTP_PASSWORD"
 
 
-def _tls(cert: Path | None, key: Path | None, ca: Path | None = None) -> TlsClient:
-    from pacsguard.assess.model import TlsClient
-
-    if (cert is None) != (key is None):
-        raise ConfigError("--tls-cert and --tls-key go together")
-    for p in (cert, key, ca):
-        if p is not None and not p.is_file():
-            raise ConfigError(f"{p}: no such file")
-    return TlsClient(cert, key, ca)
-
-
-def _print(a: Assessment) -> None:
+def _render(a: Assessment) -> None:
     from pacsguard.assess.report import verdict
 
     console.print(f"[bold]{escape(a.target)}[/] ({a.address}:{a.port}), authorised by "
@@ -71,7 +61,7 @@ def _print(a: Assessment) -> None:
                   f"{verdict(a)}", highlight=False)
 
 
-def _interrupted(cleanup: Section | None, allow_write: bool) -> None:
+def _render_interrupted(cleanup: Section | None, allow_write: bool) -> None:
     """What Ctrl-C left behind: no report; the cleanup's outcome, or that nothing was
     written."""
     err_console.print("[yellow]interrupted[/]: the assessment stopped before its end; no "
@@ -92,16 +82,22 @@ def _interrupted(cleanup: Section | None, allow_write: bool) -> None:
 
 
 def _write(path: Path, text: str) -> None:
+    from pacsguard.app.assess import save_report
+
     if str(path) == "-":
         sys.stdout.write(text)
         return
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    save_report(path, text)
     err_console.print(f"wrote {path}", highlight=False)
+
+
+def _render_replay(reproducer: Path, done: Replayed) -> None:
+    console.print(f"sent {escape(str(reproducer))} to {done.target}: the node answered "
+                  f"{escape(done.result.response)}; liveness: {done.result.first.state} "
+                  f"({escape(done.result.first.detail)})", highlight=False)
+    for f in done.findings:
+        console.print(f"[{_STYLE[f.severity.label]}]{f.id}[/] {escape(f.evidence)}",
+                      highlight=False)
 
 
 @friendly
@@ -151,42 +147,26 @@ def assess_cmd(
     an optional fuzz campaign. Exit status: 0 nothing above info; 3, 4, 5, 6 for a highest
     severity of low, medium, high, critical; 2 an error, or an incomplete assessment (checks
     that could not run; the report is still written): no verdict; 130 interrupted."""
-    from pacsguard.assess.model import (
-        Authorisation,
-        Interrupted,
-        Options,
-        ae_title,
-        reproducers_folder,
-    )
+    from pacsguard.app.assess import assess
     from pacsguard.assess.report import to_json
-    from pacsguard.assess.runner import assess
-    from pacsguard.inventory.active import parse_target
     from pacsguard.render.html import assessment_page
 
-    authorisation = Authorisation.parse(authorized_by)  # refused before anything is sent
-    t = parse_target(target)
-    client = _tls(tls_cert, tls_key, tls_ca)
-    called = ae_title(called_aet, "--called-aet") if called_aet is not None else None
-    options = Options(t, authorisation, called_aet=called, timeout=timeout, rate=rate,
-                      guesses=guesses, tls_port=tls_port, tls=client, http=http,
-                      http_user=http_user, http_password=os.environ.get(PASSWORD_ENV),
-                      allow_write=allow_write, fuzz_cases=fuzz, seed=seed,
-                      reproducers=reproducers_folder(reproducers, json_out, html_out),
-                      data_dir=data_dir,
-                      data_dir_explicit=data_dir is not None)
-    try:
-        a = assess(options, lambda step: err_console.print(f"[dim]{escape(step)}[/]",
-                                                            highlight=False))
-    except Interrupted as stop:
-        _interrupted(stop.cleanup, allow_write)
+    done = assess(target, authorized_by, called_aet=called_aet, timeout=timeout, rate=rate,
+                  guesses=guesses, tls_port=tls_port, tls_cert=tls_cert, tls_key=tls_key,
+                  tls_ca=tls_ca, http=http, http_user=http_user,
+                  http_password=os.environ.get(PASSWORD_ENV), allow_write=allow_write,
+                  fuzz=fuzz, seed=seed, reproducers=reproducers, json_report=json_out,
+                  html_report=html_out, data_dir=data_dir,
+                  on_progress=lambda step: err_console.print(f"[dim]{escape(step)}[/]",
+                                                             highlight=False))
+    if done.assessment is None:
+        _render_interrupted(done.cleanup, allow_write)
         sys.exit(130)
-    except KeyboardInterrupt:  # before anything was written
-        _interrupted(None, allow_write)
-        sys.exit(130)
+    a = done.assessment
     if json_out is not None and str(json_out) == "-":
         sys.stdout.write(to_json(a))
     else:
-        _print(a)
+        _render(a)
         if json_out is not None:
             _write(json_out, to_json(a))
     if html_out is not None:
@@ -208,31 +188,17 @@ def replay_cmd(
 ) -> None:
     """Send one fuzz reproducer to a node you are authorised to test, then check it is
     alive. Exit status 6: it crashed; 5: it stopped answering; 0: it survived."""
-    from pacsguard.assess.fuzz import replay, replay_findings
-    from pacsguard.assess.model import Authorisation, ae_title
-    from pacsguard.assess.net import Channel
-    from pacsguard.findings import exit_status
-    from pacsguard.inventory.active import parse_target
+    from pacsguard.app.assess import replay
 
-    Authorisation.parse(authorized_by)
-    t = parse_target(target)
-    client = _tls(tls_cert, tls_key)
-    called = ae_title(called_aet, "--called-aet") if called_aet is not None else None
-    channel = Channel(t.host, t.address, t.port, tls=tls, client=client)
     try:
-        result = replay(reproducer, channel, called, timeout)
+        done = replay(reproducer, target, authorized_by, called_aet=called_aet,
+                      timeout=timeout, tls=tls, tls_cert=tls_cert, tls_key=tls_key)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: the replay stopped before the node's "
                           "liveness was known; no verdict.", highlight=False)
         sys.exit(130)
-    found = replay_findings(result, reproducer, t.text)
-    console.print(f"sent {escape(str(reproducer))} to {t.text}: the node answered "
-                  f"{escape(result.response)}; liveness: {result.first.state} "
-                  f"({escape(result.first.detail)})", highlight=False)
-    for f in found:
-        console.print(f"[{_STYLE[f.severity.label]}]{f.id}[/] {escape(f.evidence)}",
-                      highlight=False)
-    sys.exit(exit_status(found))
+    _render_replay(reproducer, done)
+    sys.exit(done.exit_status)
 
 
 def register(app: typer.Typer) -> None:

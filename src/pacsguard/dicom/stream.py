@@ -15,20 +15,13 @@ from __future__ import annotations
 import zlib
 from typing import Any, BinaryIO, Protocol
 
+from pacsguard.errors import TruncatedError
+
 CHUNK = 4 << 20
 
 
 class _Hasher(Protocol):
     def update(self, data: bytes | memoryview, /) -> None: ...
-
-
-class TruncatedError(Exception):
-    """The file ended inside an element; carries the logical offset where it happened."""
-
-    def __init__(self, offset: int, wanted: int) -> None:
-        super().__init__(f"file ends at byte {offset} while {wanted} more bytes were expected")
-        self.offset = offset
-        self.wanted = wanted
 
 
 class HashingStream:

@@ -1,6 +1,8 @@
 """The UIDs pacsguard names: transfer syntaxes (PS3.5 §10 and Annex A, PS3.6 Table A-1), the
-SOP classes and application context the code uses (PS3.4, PS3.7 Annex A.2.1), and transfer
-syntaxes as people read them (names from pydicom's UID dictionary).
+SOP classes and application context the code uses (PS3.4, PS3.7 Annex A.2.1), pacsguard's own
+Implementation Class UID (PS3.7 Annex D.3.3.2), transfer syntaxes as people read them (names
+from pydicom's UID dictionary), and what a valid UID is and how its value is encoded (PS3.5
+§9.1, §6.2).
 
 Every other module imports these names instead of spelling a UID again. Light on purpose: the
 walker, verify and the receiver import it, and pydicom's UID dictionary is loaded only when a
@@ -8,6 +10,8 @@ name is asked for.
 """
 
 from __future__ import annotations
+
+import re
 
 
 def transfer_syntax_name(uid: str, with_uid: bool = True) -> str:
@@ -21,6 +25,26 @@ def transfer_syntax_name(uid: str, with_uid: bool = True) -> str:
         return uid
     return f"{name} ({uid})" if with_uid else name
 
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+def valid_uid(text: str) -> bool:
+    """A UID as PS3.5 §9.1 allows: digits and dots, at most 64 characters. (Leading zeros in
+    a component are tolerated: some modalities send them, and refusing would lose images.)"""
+    return 0 < len(text) <= 64 and _UID.fullmatch(text) is not None
+
+
+def encode_uid(uid: str) -> bytes:
+    """A UI value's bytes: padded with NUL to an even length (PS3.5 §6.2)."""
+    b = uid.encode("ascii")
+    return b + b"\0" if len(b) % 2 else b
+
+
+#: pacsguard's own Implementation Class UID (PS3.7 Annex D.3.3.2): a UUID-derived UID
+#: (PS3.5 §B.2), uuid5(URL, "https://github.com/pacsguard/pacsguard/implementation")
+IMPLEMENTATION_CLASS_UID = "2.25.114664507040684506303634943128440649938"
+IMPLEMENTATION_VERSION_NAME = "PACSGUARD_010"  # SH, at most 16 characters (PS3.7 D.3.3.2)
 
 # Transfer syntaxes, PS3.6 Table A-1 (PS3.5 §10 and Annex A)
 IMPLICIT_LE = "1.2.840.10008.1.2"

@@ -33,7 +33,7 @@ from typing import BinaryIO
 
 from pacsguard.dicom._dictionary import DICTIONARY_VR, SQ_TAGS, STRING_TAGS
 from pacsguard.dicom.pixels import Canonicalizer, native_layout
-from pacsguard.dicom.stream import CHUNK, HashingStream, TruncatedError
+from pacsguard.dicom.stream import CHUNK, HashingStream
 from pacsguard.dicom.tags import (
     DEVICE_SERIAL_NUMBER,
     INSTITUTION_NAME,
@@ -65,7 +65,7 @@ from pacsguard.dicom.uids import (
     IMPLICIT_LE,
 )
 from pacsguard.dicom.vr import LONG_VRS, SHORT_VRS
-from pacsguard.errors import DicomReadError
+from pacsguard.errors import DicomReadError, TruncatedError
 
 # PS3.5 §6.2 Table 6.2-1: every value representation. An explicit VR outside this set is not
 # DICOM: the file is reported corrupted (fingerprint version 2, docs/fingerprint.md).

@@ -35,8 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from pacsguard.dates import utc_now
-from pacsguard.dicom import ul
+from pacsguard.dicom import part10, ul
+from pacsguard.dicom.pdu import Proposal
 from pacsguard.dicom.status import STORED
+from pacsguard.dicom.uids import valid_uid
+from pacsguard.errors import AssociationError, NoContextAccepted
 from pacsguard.gateway.audit import AuditEvent, AuditLog
 from pacsguard.gateway.config import Destination
 from pacsguard.gateway.spool import Spool, fsync_dir
@@ -71,11 +74,11 @@ def _queued(path: Path) -> _Queued:
     with open(path, "rb") as f:
         head = f.read(144)
         group_length = int.from_bytes(head[140:144], "little") if len(head) == 144 else 0
-        meta = ul.read_meta(head + f.read(min(group_length, 1 << 16)))
+        meta = part10.read_meta(head + f.read(min(group_length, 1 << 16)))
     missing = [k for k, e in (("SOP class", 2), ("SOP instance", 3), ("transfer syntax", 0x10))
                if not meta.get(e)]
     if missing:
-        raise ul.AssociationError(f"its File Meta lacks the {', '.join(missing)} UID")
+        raise AssociationError(f"its File Meta lacks the {', '.join(missing)} UID")
     return _Queued(path, meta[2], meta[3], meta[0x10])
 
 
@@ -174,15 +177,15 @@ class Forwarder(threading.Thread):
         try:
             assoc = ul.Requestor.connect(
                 d.host, d.port, self.calling_aet, d.ae_title,
-                [ul.Proposal(sop, (ts,)) for sop, ts in pairs], ssl_context=d.ssl_context(),
+                [Proposal(sop, (ts,)) for sop, ts in pairs], ssl_context=d.ssl_context(),
                 timeout=d.timeout_seconds)
-        except ul.NoContextAccepted as exc:  # not an outage: what these files are is refused
+        except NoContextAccepted as exc:  # not an outage: what these files are is refused
             for q in items:
                 if (q.sop_class, q.transfer_syntax) in pairs:
                     self._fail(q.path, ul.refusal_text(exc.refused, q.sop_class,
                                                        q.transfer_syntax), sop=q.sop_instance)
             return False
-        except ul.AssociationError as exc:
+        except AssociationError as exc:
             self._unreachable(f"{d.ae_title}@{d.host}:{d.port}: {exc}")
             return False
         try:
@@ -202,8 +205,8 @@ class Forwarder(threading.Thread):
                     continue
                 try:
                     status = assoc.store(ctx, q.sop_class, q.sop_instance,
-                                         memoryview(data)[ul.data_set_offset(data):])
-                except ul.AssociationError as exc:
+                                         memoryview(data)[part10.data_set_offset(data):])
+                except AssociationError as exc:
                     self._fail(q.path, f"C-STORE no response ({exc})", sop=q.sop_instance)
                     return False
                 if status in STORED:
@@ -231,7 +234,7 @@ class Forwarder(threading.Thread):
 
     def _fail(self, path: Path, why: str, dead_now: bool = False, sop: str = "") -> None:
         """One failed attempt for ``path`` (instance ``sop`` when its File Meta was read)."""
-        named = {"sop_instance_uid": sop} if ul.valid_uid(sop) else {}
+        named = {"sop_instance_uid": sop} if valid_uid(sop) else {}
         with self._lock:
             n = self.state.attempts.get(path.name, 0) + 1
             self.state.attempts[path.name] = n

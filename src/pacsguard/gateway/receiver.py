@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from pacsguard.dates import utc_now
-from pacsguard.dicom import ul
+from pacsguard.dicom import part10, ul
+from pacsguard.dicom.pdu import Message
 from pacsguard.dicom.status import (
     CALLED_NOT_RECOGNISED,
     CALLING_NOT_RECOGNISED,
@@ -52,8 +53,8 @@ from pacsguard.dicom.status import (
     RejectResult,
 )
 from pacsguard.dicom.tags import AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID
-from pacsguard.dicom.uids import VERIFICATION
-from pacsguard.errors import DicomReadError, GatewayError, GatewayFailure
+from pacsguard.dicom.uids import VERIFICATION, valid_uid
+from pacsguard.errors import DicomReadError, GatewayError, GatewayFailure, TooLarge
 from pacsguard.findings import Severity
 from pacsguard.gateway.audit import AuditEvent, AuditLog
 from pacsguard.gateway.config import GatewayConfig, OnThreat
@@ -174,11 +175,11 @@ class Receiver:
         self.audit.write(AuditEvent.CONNECTION_FAILED, address=address[0], port=address[1],
                          reason=how.removeprefix("aborted: "))
 
-    def _on_too_large(self, rq: ul.AssociationRequest, exc: ul.TooLarge) -> None:
+    def _on_too_large(self, rq: ul.AssociationRequest, exc: TooLarge) -> None:
         """A C-STORE whose data set passed ``max_instance_bytes``: the upper layer aborted the
         association; the refused instance is named (its command announced it)."""
         instance = {"sop_instance_uid": exc.sop_instance_uid} \
-            if ul.valid_uid(exc.sop_instance_uid) else {}
+            if valid_uid(exc.sop_instance_uid) else {}
         stats = self._stats.get(id(rq))
         if stats is not None:
             stats.failed += 1
@@ -187,7 +188,7 @@ class Receiver:
                                 "max_instance_bytes)")
 
     # -- C-STORE ---------------------------------------------------------------------------
-    def _on_store(self, rq: ul.AssociationRequest, msg: ul.Message) -> int:
+    def _on_store(self, rq: ul.AssociationRequest, msg: Message) -> int:
         stats = self._stats.get(id(rq))
         sop_class = msg.ui(AFFECTED_SOP_CLASS_UID)
         status = self._store(rq, msg)
@@ -199,24 +200,24 @@ class Receiver:
                 stats.failed += 1
         return status
 
-    def _store(self, rq: ul.AssociationRequest, msg: ul.Message) -> int:
+    def _store(self, rq: ul.AssociationRequest, msg: Message) -> int:
         calling = rq.calling_ae_title
         assert msg.data_set is not None
         # every event about one instance names it (a UID is not patient data); one that is
         # not a valid UID (PS3.5 §9: digits and dots) could hold any text and is left out
         sop_class, sop_instance = msg.ui(AFFECTED_SOP_CLASS_UID), msg.ui(AFFECTED_SOP_INSTANCE_UID)
-        instance = {"sop_instance_uid": sop_instance} if ul.valid_uid(sop_instance) else {}
+        instance = {"sop_instance_uid": sop_instance} if valid_uid(sop_instance) else {}
         bad = [name for uid, name in ((sop_class, "SOP Class UID"),
                                       (sop_instance, "SOP Instance UID"))
-               if not ul.valid_uid(uid)]
-        if bad or not ul.valid_uid(msg.context.transfer_syntax):
+               if not valid_uid(uid)]
+        if bad or not valid_uid(msg.context.transfer_syntax):
             self.audit.write(AuditEvent.STORE_FAILED, calling_aet=calling, **instance,
                              reason=f"the C-STORE request's {' and '.join(bad) or 'UIDs'} "
                                     f"{'is' if len(bad) < 2 else 'are'} not a valid UID "
                                     "(PS3.5 §9)")
             return Dimse.CANNOT_UNDERSTAND
         # PS3.10 file: our File Meta, then the data set exactly as received (no re-encoding)
-        data = ul.file_meta(sop_class, sop_instance, msg.context.transfer_syntax,
+        data = part10.file_meta(sop_class, sop_instance, msg.context.transfer_syntax,
                             calling) + msg.data_set
         why = self.spool.reserve(len(data))
         if why is not None:

@@ -15,6 +15,9 @@ What is recorded:
 * the C-ECHO status;
 * whether **TLS** is offered: protocol, cipher, and the certificate's subject and expiry.
 
+The association and its C-ECHO go through pacsguard's own upper layer
+(:class:`pacsguard.dicom.ul.Requestor`), which announces pacsguard's Implementation Class UID.
+
 The node becomes (or updates) a machine in the inventory with source ``active``: vendor and
 model from the implementation, the version as its software version, the target as its station
 name, so advisories about the toolkit match it like any other machine.
@@ -29,7 +32,6 @@ import secrets
 import socket
 import ssl
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,7 +39,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from pacsguard.advisories.vendors import canonical_vendor
 from pacsguard.dates import utc_now
 from pacsguard.dicom.equipment import Equipment
-from pacsguard.errors import ConfigError, StoreError
+from pacsguard.dicom.pdu import Proposal
+from pacsguard.dicom.status import RejectResult
+from pacsguard.dicom.uids import DEFLATED_LE, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, VERIFICATION
+from pacsguard.dicom.ul import Requestor
+from pacsguard.errors import AssociationError, AssociationRejected, ConfigError, StoreError
 from pacsguard.inventory.passive import machine_identity, machine_key
 from pacsguard.store.engine import inserted_id
 from pacsguard.store.schema import discoveries, machines
@@ -140,41 +146,61 @@ def identify(class_uid: str, version_name: str) -> tuple[str, str, str]:
     return "", "", ""
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What one association request and its C-ECHO told."""
+
+    calling_aet: str  # the random title we called with
+    dicom: bool  # answered as a DICOM node: accepted, or rejected with a reason
+    accepted: bool = False
+    reject: str = ""
+    class_uid: str = ""
+    version_name: str = ""
+    echo: int | None = None
+
+
+#: Verification with the transfer syntaxes discover has always proposed (pynetdicom's
+#: defaults, PS3.5 §10: Implicit, Explicit, Deflated Explicit VR Little Endian, Explicit VR Big
+#: Endian)
+_VERIFICATION = Proposal(VERIFICATION, (IMPLICIT_LE, EXPLICIT_LE, DEFLATED_LE, EXPLICIT_BE))
+
+
+def _rejection_words(r: AssociationRejected) -> str | None:
+    """``Rejected Permanent / Service User / Called AE title not recognised``: the
+    A-ASSOCIATE-RJ in pynetdicom's words, as discover has recorded rejections since its first
+    version (so that stored discoveries still compare); None for codes pynetdicom does not
+    accept as a rejection, which it never reported as one."""
+    from pynetdicom.pdu_primitives import A_ASSOCIATE
+
+    if r.result not in (RejectResult.PERMANENT, RejectResult.TRANSIENT):
+        return None
+    p = A_ASSOCIATE()
+    try:
+        p.result, p.result_source, p.diagnostic = r.result, r.source, r.diagnostic
+    except ValueError:
+        return None
+    return f"{p.result_str} / {p.source_str} / {p.reason_str}"
+
+
 def _associate(t: Target, called: str, timeout: float,
-               tls: ssl.SSLContext | None) -> dict[str, Any]:
-    from pynetdicom import AE, evt
-    from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-
+               tls: ssl.SSLContext | None) -> _Answer:
     calling = "PG" + secrets.token_hex(4).upper()  # 10 characters no site has configured
-    out: dict[str, Any] = {"calling_aet": calling, "reject": "", "dicom": False}
-
-    def on_acse(event: Any) -> None:
-        p = event.primitive
-        result = getattr(p, "result", None)
-        if result in (0x01, 0x02):
-            out["reject"] = f"{p.result_str} / {p.source_str} / {p.reason_str}"
-            out["dicom"] = True
-
-    ae = AE(ae_title=calling)
-    ae.add_requested_context(Verification)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
-    ae.connection_timeout = timeout
-    assoc = ae.associate(t.address, t.port, ae_title=called,
-                         evt_handlers=[(evt.EVT_ACSE_RECV, on_acse)],
-                         # no SNI: pynetdicom passes None on to wrap_socket, typed as str
-                         tls_args=(tls, None) if tls is not None else None)  # type: ignore[arg-type]
-    out["accepted"] = bool(assoc.is_established)
-    out["echo"] = None
-    out["class_uid"] = out["version_name"] = ""
-    if assoc.is_established:
-        out["dicom"] = True
-        out["class_uid"] = str(assoc.acceptor.implementation_class_uid or "")
-        out["version_name"] = str(assoc.acceptor.implementation_version_name or "")
-        status = assoc.send_c_echo()
-        out["echo"] = int(status.Status) if status and "Status" in status else None
+    try:
+        assoc = Requestor.connect(t.address, t.port, calling, called, [_VERIFICATION],
+                                  ssl_context=tls, timeout=timeout)
+    except AssociationRejected as exc:
+        words = _rejection_words(exc)
+        return _Answer(calling, words is not None, reject=words or "")
+    except AssociationError:  # no answer, not DICOM, A-ABORT, or no context accepted
+        return _Answer(calling, False)
+    try:
+        status: int | None = assoc.echo(next(iter(assoc.contexts.values())))
+    except AssociationError:
+        status = None
+    finally:
         assoc.release()
-    out["aborted"] = bool(assoc.is_aborted)
-    return out
+    return _Answer(calling, True, True, "", assoc.peer.implementation_class_uid,
+                   assoc.peer.implementation_version_name, status)
 
 
 def _looking_context() -> ssl.SSLContext:
@@ -222,17 +248,17 @@ def probe(t: Target, called_aet: str = "ANY-SCP", timeout: float = 5.0,
     plain = _associate(t, called_aet, timeout, None)
     tls, tls_detail = _tls_probe(t.address, tls_port or t.port, timeout)
     result, over_tls = plain, False
-    if not plain["dicom"] and tls and (tls_port is None or tls_port == t.port):
+    if not plain.dicom and tls and (tls_port is None or tls_port == t.port):
         result, over_tls = _associate(t, called_aet, timeout, _looking_context()), True
-    if not result["dicom"]:
+    if not result.dicom:
         error = "no DICOM answer (not a DICOM port, or it wants a client certificate)"
-    vendor, name, version = identify(result["class_uid"], result["version_name"])
+    vendor, name, version = identify(result.class_uid, result.version_name)
     return Probe(
-        t.text, t.address, t.port, at, True, bool(result["dicom"]), bool(result["accepted"]),
-        result["calling_aet"], called_aet,
-        True if result["accepted"] else (False if result["reject"] else None),
-        result["reject"], result["class_uid"], result["version_name"], vendor, name, version,
-        result["echo"], tls, tls_detail, over_tls, error)
+        t.text, t.address, t.port, at, True, result.dicom, result.accepted,
+        result.calling_aet, called_aet,
+        True if result.accepted else (False if result.reject else None),
+        result.reject, result.class_uid, result.version_name, vendor, name, version,
+        result.echo, tls, tls_detail, over_tls, error)
 
 
 def remember(engine: Engine, p: Probe) -> int | None:
