@@ -43,9 +43,9 @@ from functools import lru_cache
 from pacsguard.advisories.modalities import Family, folded, modality_family
 from pacsguard.advisories.model import AFFECTED, FIXED, NOT_AFFECTED
 from pacsguard.advisories.store import StoredProduct
-from pacsguard.advisories.vendors import vendor_key, vendors_match
-from pacsguard.advisories.versions import version_candidates, version_in
 from pacsguard.inventory.machines import Machine
+from pacsguard.products.vendors import vendor_key, vendors_match
+from pacsguard.products.versions import version_candidates, version_in
 
 
 class MatchStatus(StrEnum):

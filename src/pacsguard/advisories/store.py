@@ -23,10 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from pacsguard.advisories.csaf import parse_bytes
 from pacsguard.advisories.model import Advisory, Product, Remediation
 from pacsguard.advisories.simple import parse_alert_file
-from pacsguard.advisories.vendors import canonical_vendor
-from pacsguard.advisories.versions import parse_range
 from pacsguard.dates import utc_now
 from pacsguard.errors import AdvisoryError, StoreError
+from pacsguard.products.vendors import canonical_vendor
+from pacsguard.products.versions import parse_range
 from pacsguard.store.engine import advisory_lock, inserted_id
 from pacsguard.store.schema import advisories, advisory_products
 

@@ -34,11 +34,11 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacsguard.advisories.vendors import canonical_vendor
 from pacsguard.dates import utc_now
 from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import ConfigError, StoreError
 from pacsguard.inventory.passive import machine_identity, machine_key
+from pacsguard.products.vendors import canonical_vendor
 from pacsguard.store.engine import inserted_id
 from pacsguard.store.schema import discoveries, machines
 

@@ -8,7 +8,7 @@ sync resumes where it stopped and never counts an image twice.
 
 Identity: a machine is (vendor, model, serial number) when the images carry a serial number,
 else (vendor, model, station name, institution). Vendor is the canonical vendor
-(``advisories.vendors``), so "GE MEDICAL SYSTEMS" and "GE Healthcare" images from one scanner
+(``products.vendors``), so "GE MEDICAL SYSTEMS" and "GE Healthcare" images from one scanner
 are one machine. Images with no manufacturer, model or station name belong to no machine;
 they are counted as unattributed.
 
@@ -29,11 +29,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacsguard.advisories.vendors import canonical_vendor, vendor_key
-from pacsguard.advisories.versions import compare_versions, version_candidates
 from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import LedgerError, StoreError
 from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.products.vendors import canonical_vendor, vendor_key
+from pacsguard.products.versions import compare_versions, version_candidates
 from pacsguard.store.engine import advisory_lock, inserted_id
 from pacsguard.store.schema import (
     entries,

@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacsguard.advisories.vendors import canonical_vendor
 from pacsguard.dates import is_iso_date, utc_now
 from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import ConfigError, StoreError
 from pacsguard.inventory.machines import list_machines
 from pacsguard.inventory.passive import machine_identity, machine_key
+from pacsguard.products.vendors import canonical_vendor
 from pacsguard.store.engine import inserted_id
 from pacsguard.store.schema import machine_register, machines
 
