@@ -21,12 +21,19 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.advisories.csaf import parse_bytes
-from pacsguard.advisories.model import Advisory, Product, Remediation
+from pacsguard.advisories.model import (
+    Advisory,
+    AdvisoryKind,
+    Product,
+    ProductStatus,
+    Remediation,
+    RemediationCategory,
+)
 from pacsguard.advisories.simple import parse_alert_file
 from pacsguard.dates import utc_now
 from pacsguard.errors import AdvisoryError, StoreError
 from pacsguard.products.vendors import canonical_vendor
-from pacsguard.products.versions import parse_range
+from pacsguard.products.versions import RangeStatus, parse_range
 from pacsguard.store.engine import advisory_lock, inserted_id
 from pacsguard.store.schema import advisories, advisory_products
 
@@ -141,7 +148,7 @@ def import_advisory(engine: Engine, adv: Advisory, data: bytes, source: str) -> 
 
 def _product_row(advisory_id: int, p: Product) -> dict[str, object]:
     if p.version_text is None:
-        status, vers, reason = "none", None, ""
+        status, vers, reason = RangeStatus.NONE, None, ""
     else:
         parsed = parse_range(p.version_text)
         status, vers, reason = parsed.status, parsed.vers, parsed.reason
@@ -165,12 +172,12 @@ class StoredProduct:
     title: str
     published: str  # initial release date
     product_id: str
-    status: str
+    status: ProductStatus
     vendor_raw: str
     vendor: str
     product: str
     version_text: str | None
-    range_status: str
+    range_status: RangeStatus
     vers: str | None
     range_reason: str
     cves: tuple[str, ...]
@@ -191,10 +198,10 @@ def current_products(engine: Engine) -> list[StoredProduct]:
             .order_by(a.tracking_id, p.product_id, p.status)
         ).all()
     return [StoredProduct(
-        int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-        r[13], tuple(c for c in str(r[14]).split("\n") if c),
+        int(r[0]), r[1], r[2], r[3], r[4], r[5], ProductStatus(r[6]), r[7], r[8], r[9], r[10],
+        RangeStatus(r[11]), r[12], r[13], tuple(c for c in str(r[14]).split("\n") if c),
         float(r[15]) if r[15] is not None else None,
-        tuple(Remediation(d["category"], d["details"], d.get("url"))
+        tuple(Remediation(RemediationCategory(d["category"]), d["details"], d.get("url"))
               for d in json.loads(r[16])),
     ) for r in rows]
 
@@ -207,7 +214,7 @@ class AdvisorySummary:
     publisher: str
     published: str
     updated: str
-    kind: str
+    kind: AdvisoryKind
     products: int
     revisions: int
     warnings: tuple[str, ...]
@@ -226,5 +233,6 @@ def list_advisories(engine: Engine) -> list[AdvisorySummary]:
                                    a.warnings)
                             .where(a.is_current.is_(True))
                             .order_by(a.initial_release_date.desc(), a.tracking_id)).all()
-    return [AdvisorySummary(r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(counts.get(r[0], 0)),
+    return [AdvisorySummary(r[1], r[2], r[3], r[4], r[5], r[6], AdvisoryKind(r[7]),
+                            int(counts.get(r[0], 0)),
                             revs[r[1]], tuple(json.loads(r[8]))) for r in rows]

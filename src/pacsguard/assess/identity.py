@@ -25,7 +25,7 @@ from pacsguard.assess.web import Web
 from pacsguard.errors import PacsguardError
 from pacsguard.findings import Finding, Severity
 from pacsguard.inventory.active import identify
-from pacsguard.inventory.machines import Machine
+from pacsguard.inventory.machines import Machine, MachineSource
 from pacsguard.products.vendors import canonical_vendor
 from pacsguard.workspace import Workspace, resolve_data_dir
 
@@ -73,12 +73,13 @@ def _machines(ident: Identity, subject: str) -> list[Machine]:
     if ident.implementation:
         out.append(Machine(1, canonical_vendor(ident.vendor), ident.vendor,
                            ident.implementation, "", subject, "", (),
-                           (ident.version,) if ident.version else (), "", "", 0, "active"))
+                           (ident.version,) if ident.version else (), "", "", 0,
+                           MachineSource.ACTIVE))
     if ident.product:
         out.append(Machine(2, canonical_vendor(ident.product), ident.product, ident.product,
                            "", subject, "", (),
                            (ident.product_version,) if ident.product_version else (),
-                           "", "", 0, "active"))
+                           "", "", 0, MachineSource.ACTIVE))
     return out
 
 

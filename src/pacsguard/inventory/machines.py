@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import Engine, select
 
 from pacsguard.store.schema import inventory_state, machine_events, machine_versions, machines
 
 SEP = "\\"
+
+
+class MachineSource(StrEnum):
+    """How a machine came into the inventory; stored as ``machines.source``."""
+
+    PASSIVE = "passive"  # its images were recorded (inventory/passive.py)
+    ACTIVE = "active"  # it answered a probe (inventory/active.py, assess)
+    MANUAL = "manual"  # a row of the asset register named it (inventory/register.py)
+
+
+class Direction(StrEnum):
+    """Which way a machine's software version changed (a patch event)."""
+
+    UP = "up"
+    DOWN = "down"
+    UNKNOWN = "unknown"  # the versions do not compare
 
 
 @dataclass(frozen=True)
@@ -25,7 +42,7 @@ class Machine:
     first_seen: str
     last_seen: str
     image_count: int
-    source: str
+    source: MachineSource
     calling_aet: str = ""  # the sender as the gateway saw it
     address: str = ""
 
@@ -50,7 +67,7 @@ class VersionEvent:
     at: str
     from_versions: tuple[str, ...]
     to_versions: tuple[str, ...]
-    direction: str
+    direction: Direction
     leaf_index: int | None
 
 
@@ -66,7 +83,7 @@ def list_machines(engine: Engine) -> list[Machine]:
     return [Machine(int(r["id"]), r["vendor"], r["manufacturer"], r["model"],
                     r["serial_number"], r["station_name"], r["institution"],
                     _split(r["modalities"]), _split(r["software_versions"]), r["first_seen"],
-                    r["last_seen"], int(r["image_count"]), r["source"],
+                    r["last_seen"], int(r["image_count"]), MachineSource(r["source"]),
                     r["calling_aet"] or "", r["address"] or "") for r in rows]
 
 
@@ -77,7 +94,7 @@ def version_history(engine: Engine, machine_id: int) -> tuple[list[VersionSeen],
         seen = [VersionSeen(_split(r[0]), r[1], r[2], int(r[3])) for r in conn.execute(
             select(v.software_versions, v.first_seen, v.last_seen, v.image_count)
             .where(v.machine_id == machine_id).order_by(v.first_leaf))]
-        events = [VersionEvent(r[0], _split(r[1]), _split(r[2]), r[3],
+        events = [VersionEvent(r[0], _split(r[1]), _split(r[2]), Direction(r[3]),
                                int(r[4]) if r[4] is not None else None)
                   for r in conn.execute(
                       select(e.at, e.from_versions, e.to_versions, e.direction, e.leaf_index)

@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import LedgerError, StoreError
 from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.inventory.machines import Direction, MachineSource
 from pacsguard.products.vendors import canonical_vendor, vendor_key
 from pacsguard.products.versions import compare_versions, version_candidates
 from pacsguard.store.engine import advisory_lock, inserted_id
@@ -68,15 +69,15 @@ def machine_key(identity: tuple[str, ...]) -> str:
     return hashlib.sha256("\x1f".join(identity).encode()).hexdigest()
 
 
-def version_direction(old: str, new: str) -> str:
-    """up, down or unknown: the first comparable version tokens of two Software Versions."""
+def version_direction(old: str, new: str) -> Direction:
+    """Up, down or unknown: the first comparable version tokens of two Software Versions."""
     a = version_candidates([v for v in old.split(SEP) if v])
     b = version_candidates([v for v in new.split(SEP) if v])
     if a and b:
         c = compare_versions(a[0], b[0])
         if c is not None and c != 0:
-            return "up" if c < 0 else "down"
-    return "unknown"
+            return Direction.UP if c < 0 else Direction.DOWN
+    return Direction.UNKNOWN
 
 
 @dataclass
@@ -237,7 +238,7 @@ def _write(conn: Connection, seen: dict[str, _Seen]) -> tuple[int, int]:
                 model=eq.model, serial_number=eq.serial_number, station_name=eq.station_name,
                 institution=eq.institution, modalities=SEP.join(sorted(s.modalities)),
                 software_versions=s.newest_versions, first_seen=s.first, last_seen=s.last,
-                image_count=s.count, source="passive",
+                image_count=s.count, source=MachineSource.PASSIVE,
             )))
             known: dict[str, dict[str, object]] = {}
             current: str | None = None
