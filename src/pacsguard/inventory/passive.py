@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
@@ -102,13 +102,15 @@ class _Seen:
     newest_versions: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class SyncReport:
-    entries: int = 0
+    """What one sync folded in."""
+
+    entries: int = 0  # ledger entries read
     new_machines: int = 0
-    events: int = 0
-    unattributed: int = 0
-    next_leaf: int = 0
+    events: int = 0  # software version changes (patch events)
+    unattributed: int = 0  # images that name no machine
+    next_leaf: int = 0  # where the next sync starts
 
 
 def _state(conn: Connection, key: str) -> int:
@@ -126,7 +128,7 @@ def _set_state(conn: Connection, key: str, value: int) -> None:
 
 def sync(engine: Engine, batch: int = 20000) -> SyncReport:
     """Fold every ledger entry not yet seen into the inventory; return what changed."""
-    report = SyncReport()
+    done = SyncReport()
     try:
         while True:
             with engine.begin() as conn:
@@ -137,18 +139,15 @@ def sync(engine: Engine, batch: int = 20000) -> SyncReport:
                     .where(entries.c.leaf_index >= start)
                     .order_by(entries.c.leaf_index).limit(batch)
                 ).all()
-                report.next_leaf = start
                 if not rows:
                     _sync_receipts(conn)
-                    return report
+                    return replace(done, next_leaf=start)
                 seen, unattributed = _fold([(int(i), bytes(raw)) for i, raw in rows])
                 new, events = _write(conn, seen)
-                report.entries += len(rows)
-                report.new_machines += new
-                report.events += events
-                report.unattributed += unattributed
-                report.next_leaf = int(rows[-1][0]) + 1
-                _set_state(conn, NEXT_LEAF, report.next_leaf)
+                done = SyncReport(done.entries + len(rows), done.new_machines + new,
+                                  done.events + events, done.unattributed + unattributed,
+                                  int(rows[-1][0]) + 1)
+                _set_state(conn, NEXT_LEAF, done.next_leaf)
                 _set_state(conn, UNATTRIBUTED, _state(conn, UNATTRIBUTED) + unattributed)
     except SQLAlchemyError as exc:
         raise StoreError(f"could not update the inventory: {getattr(exc, 'orig', exc)}"
