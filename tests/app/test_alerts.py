@@ -127,3 +127,19 @@ def test_the_advisories_are_listed_by_current_revision(ws: Workspace) -> None:
     listed = alerts.list_advisories(ws)
     assert len(listed) == 138 and isinstance(listed, tuple)
     assert len({a.tracking_id for a in listed}) == 138
+
+
+def test_a_product_status_this_version_does_not_know_still_reads_and_needs_review(
+        ws: Workspace) -> None:
+    """A database shared with a newer pacsguard may hold a status this one does not know
+    (CSAF 2.1 adds some): matching reads it and says it needs review, never fails."""
+    vue = _vue(ws)
+    db = sqlite3.connect(ws.data_dir / "ledger.sqlite")
+    db.execute("UPDATE advisory_products SET status = 'future_status' WHERE advisory_id IN "
+               "(SELECT id FROM advisories WHERE tracking_id = 'ICSMA-21-187-01')")
+    db.commit()
+    db.close()
+    [vue_result] = [m for m in alerts.match(ws).matches
+                    if m.tracking_id == "ICSMA-21-187-01" and m.machine_id == vue]
+    assert vue_result.status is MatchStatus.NEEDS_REVIEW
+    assert any("(advisory status future_status)" in r for r in vue_result.reasons)

@@ -4,6 +4,7 @@ call them: plain arguments in, frozen results out, nothing printed."""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,15 @@ def test_a_node_that_does_not_answer_is_recorded_as_not_reachable(ws: Workspace)
     assert not found.all_reachable
     [node] = found.nodes
     assert node.machine_id is None and node.findings[0].startswith("not reachable")
+
+
+def test_a_machine_source_this_version_does_not_know_is_shown_as_stored(
+        ws: Workspace) -> None:
+    """A database shared with a newer pacsguard may name other sources: shown, not refused."""
+    inventory.sync(ws)
+    db = sqlite3.connect(ws.data_dir / "ledger.sqlite")
+    db.execute("UPDATE machines SET source = 'gateway' WHERE id = 1")
+    db.commit()
+    db.close()
+    [m] = [m for m in inventory.list_machines(ws).machines if m.id == 1]
+    assert m.source == "gateway"

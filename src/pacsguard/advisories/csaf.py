@@ -25,7 +25,6 @@ from pacsguard.advisories.model import (
     Product,
     ProductStatus,
     Remediation,
-    RemediationCategory,
 )
 from pacsguard.errors import AdvisoryError
 
@@ -179,10 +178,9 @@ def _vulnerabilities(doc: dict[str, Any], groups: dict[str, list[str]], warnings
         for status, pids in v.get("product_status", {}).items():
             if status not in STATUSES:
                 continue
-            for pid in pids:  # the schema allows only RemediationCategory's categories
+            for pid in pids:
                 yield (pid, ProductStatus(status), cve, scores.get(pid),
-                       [Remediation(RemediationCategory(r["category"]), r.get("details", ""),
-                                    r.get("url"))
+                       [Remediation(r.get("category", ""), r.get("details", ""), r.get("url"))
                         for r, ids in rems if pid in ids])
 
 

@@ -231,13 +231,13 @@ def product_fits(product: str, vendor: str, model: str) -> Fit | None:
 def _version_verdict(p: StoredProduct, versions: Sequence[str]) -> tuple[bool | None, str]:
     """(in range?, why); None when it cannot be decided."""
     if p.range_status in (RangeStatus.ALL, RangeStatus.NONE):
-        what = "all versions" if p.range_status is RangeStatus.ALL else "no version named"
+        what = "all versions" if p.range_status == RangeStatus.ALL else "no version named"
         return True, f"advisory covers {what} ({p.version_text or 'no version text'})"
     text = _folded(p.version_text or "")
     same = next((v for v in versions if text and _folded(v) == text), None)
     if same is not None:  # the very text the advisory gives, range or not
         return True, f"version {same!r} is the advisory's version text {p.version_text!r}"
-    if p.range_status is RangeStatus.REVIEW or p.vers is None:
+    if p.range_status == RangeStatus.REVIEW or p.vers is None:
         return None, f"version text {p.version_text!r} needs review: {p.range_reason}"
     candidates = version_candidates(versions)
     if not candidates:

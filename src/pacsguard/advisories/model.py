@@ -59,7 +59,7 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Remediation:
-    category: RemediationCategory
+    category: str  # a RemediationCategory value (as the document or the database gives it)
     details: str
     url: str | None = None
 

@@ -23,11 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from pacsguard.advisories.csaf import parse_bytes
 from pacsguard.advisories.model import (
     Advisory,
-    AdvisoryKind,
     Product,
-    ProductStatus,
     Remediation,
-    RemediationCategory,
 )
 from pacsguard.advisories.simple import parse_alert_file
 from pacsguard.dates import utc_now
@@ -164,7 +161,9 @@ def _product_row(advisory_id: int, p: Product) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class StoredProduct:
-    """A product row of a current advisory, as matching reads it."""
+    """A product row of a current advisory, as matching reads it. Coded values are read as
+    stored, as plain strings: a status this version does not know (a database shared with a
+    newer pacsguard) still reads, and matching says it needs review."""
 
     advisory_id: int
     tracking_id: str
@@ -172,12 +171,12 @@ class StoredProduct:
     title: str
     published: str  # initial release date
     product_id: str
-    status: ProductStatus
+    status: str  # a ProductStatus value, as stored
     vendor_raw: str
     vendor: str
     product: str
     version_text: str | None
-    range_status: RangeStatus
+    range_status: str  # a RangeStatus value, as stored
     vers: str | None
     range_reason: str
     cves: tuple[str, ...]
@@ -198,10 +197,10 @@ def current_products(engine: Engine) -> list[StoredProduct]:
             .order_by(a.tracking_id, p.product_id, p.status)
         ).all()
     return [StoredProduct(
-        int(r[0]), r[1], r[2], r[3], r[4], r[5], ProductStatus(r[6]), r[7], r[8], r[9], r[10],
-        RangeStatus(r[11]), r[12], r[13], tuple(c for c in str(r[14]).split("\n") if c),
+        int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+        r[13], tuple(c for c in str(r[14]).split("\n") if c),
         float(r[15]) if r[15] is not None else None,
-        tuple(Remediation(RemediationCategory(d["category"]), d["details"], d.get("url"))
+        tuple(Remediation(d["category"], d["details"], d.get("url"))
               for d in json.loads(r[16])),
     ) for r in rows]
 
@@ -214,7 +213,7 @@ class AdvisorySummary:
     publisher: str
     published: str
     updated: str
-    kind: AdvisoryKind
+    kind: str  # an AdvisoryKind value, as stored
     products: int
     revisions: int
     warnings: tuple[str, ...]
@@ -233,6 +232,5 @@ def list_advisories(engine: Engine) -> list[AdvisorySummary]:
                                    a.warnings)
                             .where(a.is_current.is_(True))
                             .order_by(a.initial_release_date.desc(), a.tracking_id)).all()
-    return [AdvisorySummary(r[1], r[2], r[3], r[4], r[5], r[6], AdvisoryKind(r[7]),
-                            int(counts.get(r[0], 0)),
+    return [AdvisorySummary(r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(counts.get(r[0], 0)),
                             revs[r[1]], tuple(json.loads(r[8]))) for r in rows]

@@ -25,7 +25,7 @@ from pacsguard.assess.web import Web
 from pacsguard.errors import PacsguardError
 from pacsguard.findings import Finding, Severity
 from pacsguard.inventory.active import identify
-from pacsguard.inventory.machines import Machine, MachineSource
+from pacsguard.inventory.machines import Machine
 from pacsguard.products.vendors import canonical_vendor
 from pacsguard.workspace import Workspace, resolve_data_dir
 
@@ -73,13 +73,12 @@ def _machines(ident: Identity, subject: str) -> list[Machine]:
     if ident.implementation:
         out.append(Machine(1, canonical_vendor(ident.vendor), ident.vendor,
                            ident.implementation, "", subject, "", (),
-                           (ident.version,) if ident.version else (), "", "", 0,
-                           MachineSource.ACTIVE))
+                           (ident.version,) if ident.version else (), "", "", 0, "active"))
     if ident.product:
         out.append(Machine(2, canonical_vendor(ident.product), ident.product, ident.product,
                            "", subject, "", (),
                            (ident.product_version,) if ident.product_version else (),
-                           "", "", 0, MachineSource.ACTIVE))
+                           "", "", 0, "active"))
     return out
 
 

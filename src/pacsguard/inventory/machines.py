@@ -13,7 +13,11 @@ SEP = "\\"
 
 
 class MachineSource(StrEnum):
-    """How a machine came into the inventory; stored as ``machines.source``."""
+    """How a machine came into the inventory; stored as ``machines.source``.
+
+    The inventory's read model (:class:`Machine`, :class:`VersionEvent`) carries coded values
+    as stored, as plain strings: a value this version does not know (a database shared with a
+    newer pacsguard) is shown as it is, never a failure to read."""
 
     PASSIVE = "passive"  # its images were recorded (inventory/passive.py)
     ACTIVE = "active"  # it answered a probe (inventory/active.py, assess)
@@ -42,7 +46,7 @@ class Machine:
     first_seen: str
     last_seen: str
     image_count: int
-    source: MachineSource
+    source: str  # a MachineSource value, as stored
     calling_aet: str = ""  # the sender as the gateway saw it
     address: str = ""
 
@@ -67,7 +71,7 @@ class VersionEvent:
     at: str
     from_versions: tuple[str, ...]
     to_versions: tuple[str, ...]
-    direction: Direction
+    direction: str  # a Direction value, as stored
     leaf_index: int | None
 
 
@@ -83,7 +87,7 @@ def list_machines(engine: Engine) -> list[Machine]:
     return [Machine(int(r["id"]), r["vendor"], r["manufacturer"], r["model"],
                     r["serial_number"], r["station_name"], r["institution"],
                     _split(r["modalities"]), _split(r["software_versions"]), r["first_seen"],
-                    r["last_seen"], int(r["image_count"]), MachineSource(r["source"]),
+                    r["last_seen"], int(r["image_count"]), r["source"],
                     r["calling_aet"] or "", r["address"] or "") for r in rows]
 
 
@@ -94,7 +98,7 @@ def version_history(engine: Engine, machine_id: int) -> tuple[list[VersionSeen],
         seen = [VersionSeen(_split(r[0]), r[1], r[2], int(r[3])) for r in conn.execute(
             select(v.software_versions, v.first_seen, v.last_seen, v.image_count)
             .where(v.machine_id == machine_id).order_by(v.first_leaf))]
-        events = [VersionEvent(r[0], _split(r[1]), _split(r[2]), Direction(r[3]),
+        events = [VersionEvent(r[0], _split(r[1]), _split(r[2]), r[3],
                                int(r[4]) if r[4] is not None else None)
                   for r in conn.execute(
                       select(e.at, e.from_versions, e.to_versions, e.direction, e.leaf_index)
