@@ -3,6 +3,10 @@ the inventory, review what changed since the last review, and record and read de
 
 Matching and reviewing read the inventory, so they bring it up to date first, as
 :mod:`pacsguard.app.inventory` does (``sync``, ``on_sync``).
+
+Each use case imports what it needs when it runs: recording a decision or reading the trail
+needs neither the matcher nor the CSAF parser, nor univers, nor the inventory (docs/cli.md,
+start-up), so ``alerts decide`` and ``alerts decisions`` start as fast as they did.
 """
 
 from __future__ import annotations
@@ -12,24 +16,26 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pacsguard.advisories import decisions as trail
-from pacsguard.advisories import match as matching
-from pacsguard.advisories import review as reviewing
-from pacsguard.advisories import store
 from pacsguard.advisories.decisions import Decision
-from pacsguard.advisories.feed import import_feed
-from pacsguard.advisories.match import NOT_MATCHED, Considered, Match, MatchStatus, Miss
-from pacsguard.advisories.review import Change
-from pacsguard.advisories.store import AdvisorySummary, Imported, ImportResult
-from pacsguard.app.inventory import OnSync, synced_engine
 from pacsguard.errors import ConfigError
-from pacsguard.inventory.machines import list_machines
 from pacsguard.workspace import Workspace
 
-#: What ``match`` can be asked for: each match status, then the machines of named vendors
-#: that were considered and not matched
-STATUSES: tuple[str, ...] = (*(s.value for s in MatchStatus), NOT_MATCHED)
+if TYPE_CHECKING:
+    from pacsguard.advisories.match import Considered, Match, Miss
+    from pacsguard.advisories.review import Change
+    from pacsguard.advisories.store import AdvisorySummary, ImportResult
+    from pacsguard.app.inventory import OnSync
+
+
+def match_statuses() -> tuple[str, ...]:
+    """What :func:`match` can be asked for: each match status, then ``not matched`` (the
+    machines of named vendors that were considered and not matched)."""
+    from pacsguard.advisories.match import NOT_MATCHED, MatchStatus
+
+    return (*(s.value for s in MatchStatus), NOT_MATCHED)
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,10 @@ def import_advisories(ws: Workspace, paths: Sequence[Path] = (), feeds: Sequence
     """Validate and import CSAF 2.0 files, alert files (or folders of them) and providers'
     feeds; a bad document is rejected whole, with the reason. ``on_result`` hears each
     document's outcome as it is imported, before the next is read."""
+    from pacsguard.advisories import store
+    from pacsguard.advisories.feed import import_feed
+    from pacsguard.advisories.store import Imported
+
     if not paths and not feeds:
         raise ConfigError("give advisory files or folders, or --feed URL")
     for p in paths:
@@ -79,6 +89,8 @@ def import_advisories(ws: Workspace, paths: Sequence[Path] = (), feeds: Sequence
 
 def list_advisories(ws: Workspace) -> tuple[AdvisorySummary, ...]:
     """The imported advisories, the current revision of each, newest first."""
+    from pacsguard.advisories import store
+
     ledger, _, _ = ws.open_ledger()
     return tuple(store.list_advisories(ledger.engine))
 
@@ -105,11 +117,18 @@ def match(ws: Workspace, statuses: Collection[str] = (), *, sync: bool = True,
           on_sync: OnSync | None = None) -> MatchResults:
     """Every advisory x machine result (affected, fixed, needs review or not affected, with
     why), and the machines of each named vendor that were considered and not matched, with
-    the reason. ``statuses``: only these (of :data:`STATUSES`); empty: all."""
+    the reason. ``statuses``: only these (of :func:`match_statuses`); empty: all."""
+    from pacsguard.advisories import match as matching
+    from pacsguard.advisories import store
+    from pacsguard.advisories.match import NOT_MATCHED
+    from pacsguard.app.inventory import synced_engine
+    from pacsguard.inventory.machines import list_machines
+
+    known = match_statuses()
     for s in statuses:
-        if s not in STATUSES:
-            raise ConfigError(f"--status {s!r}: use one of {', '.join(STATUSES)}")
-    wanted = set(statuses or STATUSES)
+        if s not in known:
+            raise ConfigError(f"--status {s!r}: use one of {', '.join(known)}")
+    wanted = set(statuses or known)
     engine = synced_engine(ws, sync=sync, on_sync=on_sync)
     report = matching.match_report(store.current_products(engine), list_machines(engine))
     found = tuple(m for m in report.matches if m.status in wanted)
@@ -119,7 +138,7 @@ def match(ws: Workspace, statuses: Collection[str] = (), *, sync: bool = True,
         found, considered,
         tuple(NotMatched(tid, n, tuple(kinds.items()))
               for tid, n, kinds in report.not_matched_by_advisory()) if considered else (),
-        tuple((s, by_status[s]) for s in STATUSES if s in wanted))
+        tuple((s, by_status[s]) for s in known if s in wanted))
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,12 @@ def review(ws: Workspace, by: str, *, mark: bool = True, sync: bool = True,
            on_sync: OnSync | None = None) -> Reviewed:
     """What is new since the last review (new, changed and gone results) and which machines
     it hits; marked reviewed by ``by`` unless ``mark`` is False."""
+    from pacsguard.advisories import match as matching
+    from pacsguard.advisories import review as reviewing
+    from pacsguard.advisories import store
+    from pacsguard.app.inventory import synced_engine
+    from pacsguard.inventory.machines import list_machines
+
     engine = synced_engine(ws, sync=sync, on_sync=on_sync)
     r = reviewing.review(engine, matching.match(store.current_products(engine),
                                                 list_machines(engine)), by, mark=mark)
