@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 
 from pacsguard.advisories.match import MatchReport, Miss, match_report
 from pacsguard.advisories.store import Imported, current_products, import_paths
-from pacsguard.advisories.vendors import vendors_match
 from pacsguard.integrity.record import record
 from pacsguard.inventory.machines import Machine, list_machines
 from pacsguard.inventory.passive import sync
+from pacsguard.products.vendors import vendors_match
 from pacsguard.workspace import Workspace
 from tests.fleet import CSAF, CSAF_LATER, Equip, build_fleet, write_images
 

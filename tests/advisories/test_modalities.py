@@ -7,7 +7,7 @@ import pytest
 
 from pacsguard.advisories.csaf import parse_bytes
 from pacsguard.advisories.modalities import modality_family
-from pacsguard.advisories.vendors import vendor_key
+from pacsguard.products.vendors import vendor_key
 from tests.fleet import CSAF, CSAF_LATER
 
 

@@ -18,7 +18,14 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from pacsguard.advisories.model import STATUSES, Advisory, Product, Remediation
+from pacsguard.advisories.model import (
+    STATUSES,
+    Advisory,
+    AdvisoryKind,
+    Product,
+    ProductStatus,
+    Remediation,
+)
 from pacsguard.errors import AdvisoryError
 
 _CVSS_SCHEMAS = {
@@ -151,7 +158,8 @@ def _cvss_score(cvss_v3: dict[str, Any], where: str, warnings: list[str]) -> flo
 
 
 def _vulnerabilities(doc: dict[str, Any], groups: dict[str, list[str]], warnings: list[str],
-                     ) -> Iterator[tuple[str, str, str, float | None, list[Remediation]]]:
+                     ) -> Iterator[tuple[str, ProductStatus, str, float | None,
+                                         list[Remediation]]]:
     """(product id, status, CVE, score, remediations) for every product of every vulnerability."""
     for n, v in enumerate(doc.get("vulnerabilities", [])):
         cve = v.get("cve", "")
@@ -171,7 +179,7 @@ def _vulnerabilities(doc: dict[str, Any], groups: dict[str, list[str]], warnings
             if status not in STATUSES:
                 continue
             for pid in pids:
-                yield (pid, status, cve, scores.get(pid),
+                yield (pid, ProductStatus(status), cve, scores.get(pid),
                        [Remediation(r.get("category", ""), r.get("details", ""), r.get("url"))
                         for r, ids in rems if pid in ids])
 
@@ -184,7 +192,7 @@ def flatten(doc: dict[str, Any]) -> Advisory:
     names = _products(tree)
     groups = {g["group_id"]: g["product_ids"] for g in tree.get("product_groups", [])}
     warnings: list[str] = []
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    merged: dict[tuple[str, ProductStatus], dict[str, Any]] = {}
     for pid, status, cve, score, rems in _vulnerabilities(doc, groups, warnings):
         m = merged.setdefault((pid, status), {"cves": [], "cvss": None, "rems": []})
         if cve and cve not in m["cves"]:
@@ -207,7 +215,7 @@ def flatten(doc: dict[str, Any]) -> Advisory:
     return Advisory(
         tracking_id=tracking["id"], revision=tracking["version"], title=d["title"],
         publisher=d["publisher"]["name"], initial_release_date=tracking["initial_release_date"],
-        current_release_date=tracking["current_release_date"], kind="csaf",
+        current_release_date=tracking["current_release_date"], kind=AdvisoryKind.CSAF,
         products=tuple(sorted(products, key=lambda p: (p.product_id, p.status))), link=link,
         warnings=tuple(warnings),
     )

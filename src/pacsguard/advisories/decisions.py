@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -31,11 +32,23 @@ from pacsguard.store.schema import decisions, machines
 
 _PG_LOCK_KEY = 0x64656331  # "dec1": serialises decision appends on PostgreSQL
 GENESIS = bytes(32)
-KINDS: dict[str, tuple[str, ...]] = {
-    "patched": ("date", "version"),
-    "mitigated": ("what", "until"),
-    "accepted_risk": ("why", "review"),
-    "not_applicable": ("why",),
+
+
+class DecisionKind(StrEnum):
+    """What was decided about an advisory for one machine; stored as ``decisions.kind``."""
+
+    PATCHED = "patched"
+    MITIGATED = "mitigated"
+    ACCEPTED_RISK = "accepted_risk"
+    NOT_APPLICABLE = "not_applicable"
+
+
+#: The details each kind requires (and the only ones it takes)
+KINDS: dict[DecisionKind, tuple[str, ...]] = {
+    DecisionKind.PATCHED: ("date", "version"),
+    DecisionKind.MITIGATED: ("what", "until"),
+    DecisionKind.ACCEPTED_RISK: ("why", "review"),
+    DecisionKind.NOT_APPLICABLE: ("why",),
 }
 _DATE_FIELDS = frozenset({"date", "until", "review"})
 
@@ -45,7 +58,7 @@ class Decision:
     id: int
     tracking_id: str
     machine_id: int
-    kind: str
+    kind: DecisionKind
     details: dict[str, str]
     decided_by: str
     decided_at: str
@@ -54,10 +67,11 @@ class Decision:
     def summary(self) -> str:
         d = self.details
         what = {
-            "patched": lambda: f"patched to {d['version']} on {d['date']}",
-            "mitigated": lambda: f"mitigated ({d['what']}) until {d['until']}",
-            "accepted_risk": lambda: f"risk accepted ({d['why']}), review {d['review']}",
-            "not_applicable": lambda: f"not applicable ({d['why']})",
+            DecisionKind.PATCHED: lambda: f"patched to {d['version']} on {d['date']}",
+            DecisionKind.MITIGATED: lambda: f"mitigated ({d['what']}) until {d['until']}",
+            DecisionKind.ACCEPTED_RISK: lambda: f"risk accepted ({d['why']}), review "
+                                                f"{d['review']}",
+            DecisionKind.NOT_APPLICABLE: lambda: f"not applicable ({d['why']})",
         }[self.kind]()
         return f"{what}; {self.decided_by}, {self.decided_at[:10]}"
 
@@ -69,11 +83,17 @@ def _canonical(tracking_id: str, machine_id: int, kind: str, details: dict[str, 
                       sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def decision_kind(kind: str) -> DecisionKind:
+    """The kind a word names; a clear error listing the kinds when it names none."""
+    found = next((k for k in DecisionKind if k == kind), None)
+    if found is None:
+        raise ConfigError(f"decision {kind!r}: use one of {', '.join(KINDS)}")
+    return found
+
+
 def check_details(kind: str, details: dict[str, str]) -> dict[str, str]:
     """The details a kind needs, trimmed; a clear error naming what is missing or wrong."""
-    if kind not in KINDS:
-        raise ConfigError(f"decision {kind!r}: use one of {', '.join(KINDS)}")
-    need = KINDS[kind]
+    need = KINDS[decision_kind(kind)]
     clean = {k: v.strip() for k, v in details.items() if v is not None and v.strip()}
     missing = [k for k in need if k not in clean]
     if missing:
@@ -92,6 +112,7 @@ def record_decision(engine: Engine, tracking_id: str, machine_id: int, kind: str
                     details: dict[str, str], by: str) -> Decision:
     """Append one decision to the trail; return it."""
     details = check_details(kind, details)
+    decided = decision_kind(kind)
     if not by.strip():
         raise ConfigError("--by is required: who made this decision")
     try:
@@ -104,10 +125,10 @@ def record_decision(engine: Engine, tracking_id: str, machine_id: int, kind: str
             prev = conn.execute(select(decisions.c.chain).order_by(decisions.c.id.desc())
                                 .limit(1)).scalar()
             at = utc_now()
-            raw = _canonical(tracking_id, machine_id, kind, details, by.strip(), at)
+            raw = _canonical(tracking_id, machine_id, decided, details, by.strip(), at)
             chain = hashlib.sha256((bytes.fromhex(prev) if prev else GENESIS) + raw).hexdigest()
             result = conn.execute(decisions.insert().values(
-                tracking_id=tracking_id, machine_id=machine_id, kind=kind,
+                tracking_id=tracking_id, machine_id=machine_id, kind=decided,
                 details=json.dumps(details, sort_keys=True, ensure_ascii=False),
                 decided_by=by.strip(), decided_at=at, chain=chain))
             key = result.inserted_primary_key
@@ -115,12 +136,12 @@ def record_decision(engine: Engine, tracking_id: str, machine_id: int, kind: str
     except SQLAlchemyError as exc:
         raise StoreError(f"could not record the decision: {getattr(exc, 'orig', exc)}"
                          ) from None
-    return Decision(did, tracking_id, machine_id, kind, details, by.strip(), at, chain)
+    return Decision(did, tracking_id, machine_id, decided, details, by.strip(), at, chain)
 
 
 def _row(r: Any) -> Decision:
-    return Decision(int(r.id), r.tracking_id, int(r.machine_id), r.kind, json.loads(r.details),
-                    r.decided_by, r.decided_at, r.chain)
+    return Decision(int(r.id), r.tracking_id, int(r.machine_id), DecisionKind(r.kind),
+                    json.loads(r.details), r.decided_by, r.decided_at, r.chain)
 
 
 def all_decisions(engine: Engine) -> list[Decision]:

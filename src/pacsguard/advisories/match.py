@@ -39,20 +39,30 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from typing import Final
 
 from pacsguard.advisories.modalities import Family, folded, modality_family
 from pacsguard.advisories.model import AFFECTED, FIXED, NOT_AFFECTED
 from pacsguard.advisories.store import StoredProduct
-from pacsguard.advisories.vendors import vendor_key, vendors_match
-from pacsguard.advisories.versions import version_candidates, version_in
 from pacsguard.inventory.machines import Machine
+from pacsguard.products.vendors import vendor_key, vendors_match
+from pacsguard.products.versions import RangeStatus, version_candidates, version_in
 
 
 class MatchStatus(StrEnum):
+    """What an advisory says of one machine, strongest first (module docstring, step 3)."""
+
     AFFECTED = "affected"
     FIXED = "fixed"
     NEEDS_REVIEW = "needs review"
     NOT_AFFECTED = "not affected"
+
+
+class Fit(StrEnum):
+    """How an advisory's product name names a machine's model (:func:`product_fits`)."""
+
+    MATCH = "match"  # the words agree
+    REVIEW = "review"  # they agree only nearly, or the name qualifies itself: needs review
 
 
 class Miss(StrEnum):
@@ -63,8 +73,9 @@ class Miss(StrEnum):
     VERSION = "version outside the named ranges"
 
 
-#: The status a considered-and-not-matched machine shows beside the match statuses
-NOT_MATCHED = "not matched"
+#: The status a considered-and-not-matched machine shows beside the match statuses (a row of
+#: ``alerts match``, not a verdict: no product matched, so there is nothing to judge)
+NOT_MATCHED: Final = "not matched"
 
 _RANK = {MatchStatus.AFFECTED: 0, MatchStatus.FIXED: 1, MatchStatus.NEEDS_REVIEW: 2,
          MatchStatus.NOT_AFFECTED: 3}
@@ -199,8 +210,8 @@ def _near(a: str, b: str) -> bool:
 
 
 @lru_cache(maxsize=65536)
-def product_fits(product: str, vendor: str, model: str) -> str | None:
-    """'match', 'review' or None: does the advisory's product name name this model?
+def product_fits(product: str, vendor: str, model: str) -> Fit | None:
+    """``Fit.MATCH``, ``Fit.REVIEW`` or None: does the advisory's product name name this model?
 
     'review' when the words only nearly agree (a spelling slip on either side), or when the
     product name qualifies itself with a version, a platform or an exclusion."""
@@ -210,23 +221,23 @@ def product_fits(product: str, vendor: str, model: str) -> str | None:
         return None
     if (all(any(mw.startswith(pw) for mw in m) for pw in p)
             or all(mw in p for mw in m)):
-        return "review" if _qualifier(product) else "match"
+        return Fit.REVIEW if _qualifier(product) else Fit.MATCH
     if (all(any(mw.startswith(pw) or _near(pw, mw) for mw in m) for pw in p)
             or all(any(mw == pw or _near(pw, mw) for pw in p) for mw in m)):
-        return "review"
+        return Fit.REVIEW
     return None
 
 
 def _version_verdict(p: StoredProduct, versions: Sequence[str]) -> tuple[bool | None, str]:
     """(in range?, why); None when it cannot be decided."""
-    if p.range_status in ("all", "none"):
-        what = "all versions" if p.range_status == "all" else "no version named"
+    if p.range_status in (RangeStatus.ALL, RangeStatus.NONE):
+        what = "all versions" if p.range_status == RangeStatus.ALL else "no version named"
         return True, f"advisory covers {what} ({p.version_text or 'no version text'})"
     text = _folded(p.version_text or "")
     same = next((v for v in versions if text and _folded(v) == text), None)
     if same is not None:  # the very text the advisory gives, range or not
         return True, f"version {same!r} is the advisory's version text {p.version_text!r}"
-    if p.range_status == "review" or p.vers is None:
+    if p.range_status == RangeStatus.REVIEW or p.vers is None:
         return None, f"version text {p.version_text!r} needs review: {p.range_reason}"
     candidates = version_candidates(versions)
     if not candidates:
@@ -271,13 +282,13 @@ def _judge_family(p: StoredProduct, family: Family, model: str, modalities: tupl
     return MatchStatus.NEEDS_REVIEW, f"{why}: needs review, a family is not a model"
 
 
-def _judge(p: StoredProduct, fit: str, model: str, versions: tuple[str, ...],
+def _judge(p: StoredProduct, fit: Fit, model: str, versions: tuple[str, ...],
            ) -> tuple[MatchStatus | None, str]:
-    """A product whose name fits the model ('match' or 'review') against one machine's
+    """A product whose name fits the model (``Fit.MATCH`` or ``Fit.REVIEW``) against one machine's
     versions: the status, or None when the product says nothing about them (out of a fixed or
     not-affected range), and why."""
     why = f"{p.vendor_raw} {p.product!r} ~ model {model!r}"
-    if fit == "review":
+    if fit is Fit.REVIEW:
         note = _qualifier(p.product) or "the names agree only up to a spelling difference"
         return MatchStatus.NEEDS_REVIEW, f"{why}: needs review, {note}"
     inside, vwhy = _version_verdict(p, versions)
@@ -408,8 +419,11 @@ def _match(products: Iterable[StoredProduct], machines: Sequence[Machine],
                      .setdefault(family.describe(), {})[p.product]) = None
                     continue
                 for versions, members in by_versions.items():
-                    status, why = (_judge_family(p, family, model, modalities, versions)
-                                   if family else _judge(p, fit or "", model, versions))
+                    if family:
+                        status, why = _judge_family(p, family, model, modalities, versions)
+                    else:
+                        assert fit is not None  # a model that does not fit went on above
+                        status, why = _judge(p, fit, model, versions)
                     if status is None:
                         (_missed(missed, p, key, group).versions
                          .setdefault(versions, {})[f"[{p.product_id} {p.status}] {why}"]) = None

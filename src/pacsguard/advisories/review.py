@@ -11,6 +11,7 @@ who reviewed and when.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,9 +22,17 @@ from pacsguard.errors import ConfigError, StoreError
 from pacsguard.store.schema import match_seen, reviews
 
 
+class ChangeKind(StrEnum):
+    """How one advisory x machine result differs from what the last review saw."""
+
+    NEW = "new"  # never shown in a review
+    CHANGED = "changed"  # shown with another status
+    GONE = "gone"  # shown, and no longer a result
+
+
 @dataclass(frozen=True)
 class Change:
-    kind: str  # new | changed | gone
+    kind: ChangeKind
     tracking_id: str
     machine_id: int
     machine: str
@@ -59,24 +68,24 @@ def review(engine: Engine, matches: list[Match], by: str, mark: bool = True) -> 
             for key, m in current.items():
                 old = seen.get(key)
                 if old is None:
-                    changes.append(Change("new", m.tracking_id, m.machine_id, m.machine,
-                                          m.status.value, "", m))
+                    changes.append(Change(ChangeKind.NEW, m.tracking_id, m.machine_id,
+                                          m.machine, m.status.value, "", m))
                 elif old != m.status.value:
-                    changes.append(Change("changed", m.tracking_id, m.machine_id, m.machine,
-                                          m.status.value, old, m))
+                    changes.append(Change(ChangeKind.CHANGED, m.tracking_id, m.machine_id,
+                                          m.machine, m.status.value, old, m))
             for key, status in seen.items():
                 if key not in current:
-                    changes.append(Change("gone", key[0], key[1], "", "", status, None))
+                    changes.append(Change(ChangeKind.GONE, key[0], key[1], "", "", status, None))
             if mark:
                 now = utc_now()
                 for c in changes:
                     where = ((match_seen.c.tracking_id == c.tracking_id)
                              & (match_seen.c.machine_id == c.machine_id))
-                    if c.kind == "new":
+                    if c.kind is ChangeKind.NEW:
                         conn.execute(match_seen.insert().values(
                             tracking_id=c.tracking_id, machine_id=c.machine_id,
                             status=c.status, first_seen=now, status_since=now))
-                    elif c.kind == "changed":
+                    elif c.kind is ChangeKind.CHANGED:
                         conn.execute(update(match_seen).where(where).values(
                             status=c.status, status_since=now))
                     else:
@@ -85,6 +94,6 @@ def review(engine: Engine, matches: list[Match], by: str, mark: bool = True) -> 
                                                      new_results=len(changes)))
     except SQLAlchemyError as exc:
         raise StoreError(f"could not store the review: {getattr(exc, 'orig', exc)}") from None
-    order = {"new": 0, "changed": 1, "gone": 2}
+    order = {ChangeKind.NEW: 0, ChangeKind.CHANGED: 1, ChangeKind.GONE: 2}
     changes.sort(key=lambda c: (order[c.kind], c.tracking_id, c.machine))
     return Review(previous, changes)

@@ -22,12 +22,19 @@ import re
 from datetime import date
 from typing import Any
 
-from pacsguard.advisories.model import Advisory, Product, Remediation
+from pacsguard.advisories.model import (
+    Advisory,
+    AdvisoryKind,
+    Product,
+    ProductStatus,
+    Remediation,
+    RemediationCategory,
+    Severity,
+)
 from pacsguard.errors import AdvisoryError
 
 REQUIRED = ("id", "title", "vendor", "products", "affected_versions")
 OPTIONAL = ("published", "fixed_versions", "severity", "cves", "link", "remediation")
-SEVERITIES = ("critical", "high", "medium", "low")
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -71,26 +78,27 @@ def alert_to_advisory(raw: dict[str, Any], where: str) -> tuple[Advisory, bytes]
     published = values["published"]
     if published and not _DATE.match(published):
         raise AdvisoryError(f"{where}: published {published!r} is not a date (YYYY-MM-DD)")
-    severity = values["severity"].casefold()
+    stated = values["severity"].casefold()
+    severity = next((s for s in Severity if s == stated), None)
     cvss: float | None = None
-    if severity and severity not in SEVERITIES:
+    if stated and severity is None:
         try:
-            cvss = float(severity)
+            cvss = float(stated)
         except ValueError:
             cvss = -1.0
         if not 0.0 <= cvss <= 10.0:
             raise AdvisoryError(f"{where}: severity {values['severity']!r} is not one of "
-                                f"{', '.join(SEVERITIES)} or a CVSS score 0-10")
-        severity = ""
-    rems = ((Remediation("vendor_fix" if values["fixed_versions"] else "mitigation",
-                         values["remediation"], values["link"] or None),)
+                                f"{', '.join(Severity)} or a CVSS score 0-10")
+    category = (RemediationCategory.VENDOR_FIX if values["fixed_versions"]
+                else RemediationCategory.MITIGATION)
+    rems = ((Remediation(category, values["remediation"], values["link"] or None),)
             if values["remediation"] else ())
     out = []
     for n, name in enumerate(products, 1):
-        out.append(Product(f"alert-{n}", "known_affected", values["vendor"], name,
+        out.append(Product(f"alert-{n}", ProductStatus.KNOWN_AFFECTED, values["vendor"], name,
                            values["affected_versions"], tuple(cves), cvss, rems))
         if values["fixed_versions"]:
-            out.append(Product(f"alert-{n}-fixed", "fixed", values["vendor"], name,
+            out.append(Product(f"alert-{n}-fixed", ProductStatus.FIXED, values["vendor"], name,
                                values["fixed_versions"], tuple(cves), cvss, rems))
     canonical = {k: (products if k == "products" else cves if k == "cves" else values[k])
                  for k in REQUIRED + OPTIONAL}
@@ -98,7 +106,7 @@ def alert_to_advisory(raw: dict[str, Any], where: str) -> tuple[Advisory, bytes]
     date = published[:10] if published else ""
     return Advisory(
         tracking_id=values["id"], revision="1", title=values["title"], publisher="local alert",
-        initial_release_date=date, current_release_date=date, kind="alert",
+        initial_release_date=date, current_release_date=date, kind=AdvisoryKind.ALERT,
         products=tuple(out), link=values["link"], severity=severity,
     ), data
 

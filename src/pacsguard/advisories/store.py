@@ -21,12 +21,16 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.advisories.csaf import parse_bytes
-from pacsguard.advisories.model import Advisory, Product, Remediation
+from pacsguard.advisories.model import (
+    Advisory,
+    Product,
+    Remediation,
+)
 from pacsguard.advisories.simple import parse_alert_file
-from pacsguard.advisories.vendors import canonical_vendor
-from pacsguard.advisories.versions import parse_range
 from pacsguard.dates import utc_now
 from pacsguard.errors import AdvisoryError, StoreError
+from pacsguard.products.vendors import canonical_vendor
+from pacsguard.products.versions import RangeStatus, parse_range
 from pacsguard.store.engine import advisory_lock, inserted_id
 from pacsguard.store.schema import advisories, advisory_products
 
@@ -141,7 +145,7 @@ def import_advisory(engine: Engine, adv: Advisory, data: bytes, source: str) -> 
 
 def _product_row(advisory_id: int, p: Product) -> dict[str, object]:
     if p.version_text is None:
-        status, vers, reason = "none", None, ""
+        status, vers, reason = RangeStatus.NONE, None, ""
     else:
         parsed = parse_range(p.version_text)
         status, vers, reason = parsed.status, parsed.vers, parsed.reason
@@ -157,7 +161,9 @@ def _product_row(advisory_id: int, p: Product) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class StoredProduct:
-    """A product row of a current advisory, as matching reads it."""
+    """A product row of a current advisory, as matching reads it. Coded values are read as
+    stored, as plain strings: a status this version does not know (a database shared with a
+    newer pacsguard) still reads, and matching says it needs review."""
 
     advisory_id: int
     tracking_id: str
@@ -165,12 +171,12 @@ class StoredProduct:
     title: str
     published: str  # initial release date
     product_id: str
-    status: str
+    status: str  # a ProductStatus value, as stored
     vendor_raw: str
     vendor: str
     product: str
     version_text: str | None
-    range_status: str
+    range_status: str  # a RangeStatus value, as stored
     vers: str | None
     range_reason: str
     cves: tuple[str, ...]
@@ -207,7 +213,7 @@ class AdvisorySummary:
     publisher: str
     published: str
     updated: str
-    kind: str
+    kind: str  # an AdvisoryKind value, as stored
     products: int
     revisions: int
     warnings: tuple[str, ...]

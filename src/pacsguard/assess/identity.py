@@ -18,7 +18,6 @@ from pathlib import Path
 
 from pacsguard.advisories.match import MatchStatus, match
 from pacsguard.advisories.store import StoredProduct, current_products
-from pacsguard.advisories.vendors import canonical_vendor
 from pacsguard.assess.catalog import finding
 from pacsguard.assess.model import Fact, Options, Section
 from pacsguard.assess.policy import Access
@@ -27,6 +26,7 @@ from pacsguard.errors import PacsguardError
 from pacsguard.findings import Finding, Severity
 from pacsguard.inventory.active import identify
 from pacsguard.inventory.machines import Machine
+from pacsguard.products.vendors import canonical_vendor
 from pacsguard.workspace import Workspace, resolve_data_dir
 
 FAMILY = "identity"

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from pacsguard.cli.common import DataDir, console, err_console, friendly, workspace
-from pacsguard.cli.inventory import Format, NoSync, synced_engine
+from pacsguard.cli.inventory import Format, NoSync, render_sync
 from pacsguard.cli.output import Wide, check_format, emit
 from pacsguard.errors import ConfigError
 
-# The advisory modules (jsonschema, univers, cvss) are imported inside the commands: every
-# other pacsguard command starts faster without them.
+if TYPE_CHECKING:
+    from pacsguard.advisories.decisions import Decision
+    from pacsguard.advisories.store import AdvisorySummary, ImportResult
+    from pacsguard.app.alerts import ImportSummary, MatchResults, Reviewed, Trail
+
+# The application layer, and with it the advisory modules (jsonschema, univers, cvss), is
+# imported inside the commands: every other pacsguard command starts faster without them.
 
 app = typer.Typer(help="Security advisories (CSAF 2.0, simple alerts) and the machines they "
                   "hit.", no_args_is_help=True)
@@ -37,54 +41,49 @@ def import_cmd(
     data_dir: DataDir = None,
 ) -> None:
     """Validate and import advisories; a bad document is rejected whole, with the reason."""
-    from itertools import chain
+    from pacsguard.app.alerts import import_advisories
 
-    from pacsguard.advisories.feed import import_feed
-    from pacsguard.advisories.store import Imported, import_paths
-
-    paths, feed = paths or [], feed or []
-    if not paths and not feed:
-        raise ConfigError("give advisory files or folders, or --feed URL")
-    for p in paths:
-        if not p.exists():
-            raise ConfigError(f"{p} does not exist")
-    ledger, _, _ = workspace(data_dir).open_ledger()
-    counts: Counter[str] = Counter()
-    warned = 0
-    results = chain(import_paths(ledger.engine, paths),
-                    *(import_feed(ledger.engine, url, ca_file) for url in feed))
-    for r in results:
-        counts[r.outcome] += 1
-        if r.outcome is Imported.REJECTED:
-            err_console.print(f"[red]rejected[/] {escape(r.detail)}", highlight=False)
-        elif r.detail:
-            warned += 1
-            err_console.print(f"[yellow]warning[/] {escape(r.tracking_id)}: "
-                              f"{escape(r.detail)}", highlight=False)
-    total = sum(counts.values())
-    console.print(f"{total} advisories read: {counts[Imported.NEW]} new, "
-                  f"{counts[Imported.REVISION]} new revisions, {counts[Imported.UNCHANGED]} "
-                  f"already imported, {counts[Imported.REJECTED]} rejected"
-                  + (f"; {warned} with warnings" if warned else ""), highlight=False)
-    if feed:
-        err_console.print("feed documents were checked against their published hashes; "
-                          "OpenPGP signatures (.asc) are not checked yet", highlight=False)
-    if total == 0:
+    summary = import_advisories(workspace(data_dir), paths or [], feed or [], ca_file,
+                                on_result=_render_import_result)
+    _render_import_summary(summary)
+    if summary.total == 0:
         raise ConfigError("no advisories found (.json, .yaml, .yml, .csv files or feed "
                           "entries)")
-    if counts[Imported.REJECTED]:
+    if summary.rejected:
         sys.exit(1)
+
+
+def _render_import_result(r: ImportResult) -> None:
+    from pacsguard.advisories.store import Imported
+
+    if r.outcome is Imported.REJECTED:
+        err_console.print(f"[red]rejected[/] {escape(r.detail)}", highlight=False)
+    elif r.detail:
+        err_console.print(f"[yellow]warning[/] {escape(r.tracking_id)}: "
+                          f"{escape(r.detail)}", highlight=False)
+
+
+def _render_import_summary(s: ImportSummary) -> None:
+    console.print(f"{s.total} advisories read: {s.new} new, {s.revisions} new revisions, "
+                  f"{s.unchanged} already imported, {s.rejected} rejected"
+                  + (f"; {s.warned} with warnings" if s.warned else ""), highlight=False)
+    if s.from_feeds:
+        err_console.print("feed documents were checked against their published hashes; "
+                          "OpenPGP signatures (.asc) are not checked yet", highlight=False)
 
 
 @app.command("list", short_help="List the imported advisories.")
 @friendly
 def list_cmd(data_dir: DataDir = None, output_format: Format = "table") -> None:
     """List the imported advisories (newest revision of each)."""
-    from pacsguard.advisories.store import list_advisories
+    from pacsguard.app.alerts import list_advisories
 
     check_format(output_format)
-    ledger, _, _ = workspace(data_dir).open_ledger()
-    rows = [dataclasses.asdict(a) for a in list_advisories(ledger.engine)]
+    _render_advisories(list_advisories(workspace(data_dir)), output_format)
+
+
+def _render_advisories(advisories: tuple[AdvisorySummary, ...], output_format: str) -> None:
+    rows = [dataclasses.asdict(a) for a in advisories]
     emit(rows, [("tracking_id", "id"), ("revision", "rev"), ("published", "published"),
                 ("updated", "updated"), ("publisher", "publisher"), ("title", "title"),
                 ("products", "products"), ("revisions", "revisions"),
@@ -107,47 +106,39 @@ def match_cmd(
     """Every advisory x machine result: affected, fixed, needs review or not affected, with
     the CVEs, the highest CVSS v3 score, the vendor's remediation and why it matched; and the
     machines of each named vendor that were considered and not matched, with the reason."""
-    from pacsguard.advisories.match import NOT_MATCHED, MatchStatus, match_report
-    from pacsguard.advisories.store import current_products
-    from pacsguard.inventory.machines import list_machines
+    from pacsguard.app.alerts import match
 
     check_format(output_format)
-    statuses = [m.value for m in MatchStatus] + [NOT_MATCHED]
-    for s in status or []:
-        if s not in statuses:
-            raise ConfigError(f"--status {s!r}: use one of {', '.join(statuses)}")
-    wanted = set(status or statuses)
-    engine = synced_engine(data_dir, no_sync)
-    report = match_report(current_products(engine), list_machines(engine))
-    found = [m for m in report.matches if m.status in wanted]
-    rows = [dataclasses.asdict(m) | {"status": m.status.value} for m in found]
-    considered = report.considered if NOT_MATCHED in wanted else []
+    results = match(workspace(data_dir), status or [], sync=not no_sync, on_sync=render_sync)
+    _render_matches(results, output_format, wide)
+
+
+def _render_matches(r: MatchResults, output_format: str, wide: bool) -> None:
+    from pacsguard.advisories.match import NOT_MATCHED
+
+    rows = [dataclasses.asdict(m) | {"status": m.status.value} for m in r.matches]
     columns = [("status", "status"), ("tracking_id", "advisory"), ("machine", "machine"),
                ("cvss", "CVSS"), ("cves", "CVEs"), ("title", "title"), ("reasons", "why"),
                ("remediations", "remediation"), ("published", "published"),
                ("revision", "rev"), ("machine_id", "machine id")]
     if output_format != "table":  # every considered machine, one row each, with the reasons
-        rows += [dataclasses.asdict(c) | {"status": NOT_MATCHED} for c in considered]
-    emit(rows, columns, output_format, title=f"{len(found)} advisory x machine results",
+        rows += [dataclasses.asdict(c) | {"status": NOT_MATCHED} for c in r.considered]
+    emit(rows, columns, output_format, title=f"{len(r.matches)} advisory x machine results",
          table_columns=["status", "tracking_id", "machine", "cvss", "cves"],
          wide_columns=["status", "tracking_id", "machine", "cvss", "cves", "title",
                        "reasons", "remediations"], wide=wide)
     if output_format != "table":
         return
-    if considered:  # a count per advisory; --format json lists each machine with the reason
+    if r.considered:  # a count per advisory; --format json lists each machine with the reason
         # the heading on a line of its own: as a title it wrapped to the narrow table's width
-        console.print(f"\n{len(considered)} machines of named vendors considered and not "
+        console.print(f"\n{len(r.considered)} machines of named vendors considered and not "
                       "matched (--format json: each, with why)", highlight=False)
-        emit([{"tracking_id": tid, "count": n,
-               "why": ", ".join(f"{k} {kind}" for kind, k in kinds.items())}
-              for tid, n, kinds in report.not_matched_by_advisory()],
+        emit([{"tracking_id": n.tracking_id, "count": n.machines,
+               "why": ", ".join(f"{k} {kind}" for kind, k in n.why)}
+              for n in r.not_matched],
              [("tracking_id", "advisory"), ("count", "machines"), ("why", "why not")],
              "table")
-    counts = Counter(m.status.value for m in found) + Counter({NOT_MATCHED: len(considered)})
-    err_console.print(", ".join(f"{counts[s]} {s}" for s in statuses if s in wanted),
-                      highlight=False)
-
-
+    err_console.print(", ".join(f"{n} {s}" for s, n in r.counts), highlight=False)
 
 
 @app.command("decide", short_help="Record a decision on an advisory for one machine.")
@@ -171,39 +162,43 @@ def decide_cmd(
 ) -> None:
     """Record a decision on an advisory for one machine (appended to the audit trail; earlier
     decisions are kept)."""
-    from pacsguard.advisories.decisions import record_decision
+    from pacsguard.app.alerts import decide
 
-    ledger, _, _ = workspace(data_dir).open_ledger()
     details = {"date": date, "version": version, "what": what, "until": until, "why": why,
                "review": review}
-    d = record_decision(ledger.engine, tracking_id, machine_id, kind, details, by)
-    console.print(f"decision {d.id}: {tracking_id} on machine {machine_id}: {d.summary()}",
-                  highlight=False)
+    _render_decision(decide(workspace(data_dir), tracking_id, machine_id, kind, details, by))
+
+
+def _render_decision(d: Decision) -> None:
+    console.print(f"decision {d.id}: {d.tracking_id} on machine {d.machine_id}: "
+                  f"{d.summary()}", highlight=False)
 
 
 @app.command("decisions", short_help="The decision audit trail, after checking its hash chain.")
 @friendly
 def decisions_cmd(data_dir: DataDir = None, output_format: Format = "table") -> None:
     """The decision audit trail, oldest first, after checking its hash chain."""
-    from pacsguard.advisories.decisions import all_decisions, check_chain
+    from pacsguard.app.alerts import decisions
 
     check_format(output_format)
-    ledger, _, _ = workspace(data_dir).open_ledger()
-    problems = check_chain(ledger.engine)
-    trail = all_decisions(ledger.engine)
-    rows = [dataclasses.asdict(d) | {"summary": d.summary()} for d in trail]
+    trail = decisions(workspace(data_dir))
+    _render_trail(trail, output_format)
+    if trail.problems:
+        sys.exit(1)
+
+
+def _render_trail(trail: Trail, output_format: str) -> None:
+    rows = [dataclasses.asdict(d) | {"summary": d.summary()} for d in trail.decisions]
     emit(rows, [("id", "id"), ("decided_at", "when"), ("tracking_id", "advisory"),
                 ("machine_id", "machine"), ("kind", "decision"), ("summary", "summary"),
                 ("decided_by", "by"), ("chain", "chain")],
          output_format, title=f"{len(rows)} decisions",
          table_columns=["id", "decided_at", "tracking_id", "machine_id", "summary"])
-    for p in problems:
+    for p in trail.problems:
         err_console.print(f"[bold red]TRAIL TAMPERED:[/] {p}", highlight=False)
-    if trail and output_format == "table":
-        err_console.print(f"chain head {trail[-1].chain} (keep it with the ledger checkpoint "
+    if trail.decisions and output_format == "table":
+        err_console.print(f"chain head {trail.head} (keep it with the ledger checkpoint "
                           "to detect removal of the newest decisions)", highlight=False)
-    if problems:
-        sys.exit(1)
 
 
 @app.command("review", short_help="What changed since the last review; then mark it reviewed.")
@@ -218,15 +213,15 @@ def review_cmd(
 ) -> None:
     """What is new since the last review (new, changed and gone results) and which machines
     it hits; then marks it reviewed."""
-    from pacsguard.advisories.match import match
-    from pacsguard.advisories.review import review
-    from pacsguard.advisories.store import current_products
-    from pacsguard.inventory.machines import list_machines
+    from pacsguard.app.alerts import review
 
     check_format(output_format)
-    engine = synced_engine(data_dir, no_sync)
-    r = review(engine, match(current_products(engine), list_machines(engine)), by,
-               mark=not dry_run)
+    r = review(workspace(data_dir), by, mark=not dry_run, sync=not no_sync,
+               on_sync=render_sync)
+    _render_review(r, by, output_format)
+
+
+def _render_review(r: Reviewed, by: str, output_format: str) -> None:
     rows = [{"change": c.kind, "tracking_id": c.tracking_id, "machine_id": c.machine_id,
              "machine": c.machine, "status": c.status, "before": c.before,
              "title": c.match.title if c.match else "",
@@ -239,5 +234,5 @@ def review_cmd(
          f"{'the last review, ' + r.last_review if r.last_review else 'no earlier review'}",
          table_columns=["change", "tracking_id", "machine", "status", "before", "cvss"])
     if output_format == "table":
-        err_console.print("not marked as reviewed (--dry-run)" if dry_run else
+        err_console.print("not marked as reviewed (--dry-run)" if not r.marked else
                           f"marked reviewed by {by}", highlight=False)

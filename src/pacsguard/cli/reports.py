@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pacsguard.cli.common import DataDir, console, friendly, workspace
-from pacsguard.cli.inventory import Format, NoSync, synced_engine
+from pacsguard.cli.inventory import Format, NoSync, render_sync
 from pacsguard.cli.output import Wide, check_format, emit
 from pacsguard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pacsguard.app.patch import PatchStatus
+    from pacsguard.reports.governance import GovernanceReport
 
 patch_app = typer.Typer(help="Patch status of the imaging equipment.", no_args_is_help=True)
 
 OverdueDays = Annotated[int, typer.Option(min=0, help="An advisory without a decision is "
                                           "overdue this many days after publication.")]
 Today = Annotated[str, typer.Option(help="Judge as of this date (YYYY-MM-DD; default today).")]
-
-
-def _today(text: str) -> dt.date:
-    if not text:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"--today {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 @patch_app.command("status", short_help="Per machine: open and overdue advisories, risk score.")
@@ -36,25 +31,15 @@ def status_cmd(data_dir: DataDir = None, output_format: Format = "table",
                wide: Wide = False) -> None:
     """Per machine: current version against the fixes advisories name, days open without a
     decision, overdue items, passed end-of-support dates, and the NHS 5x5 risk score."""
-    from pacsguard.reports.status import patch_status
+    from pacsguard.app.patch import status
 
     check_format(output_format)
-    statuses = patch_status(synced_engine(data_dir, no_sync), _today(today), overdue_days)
-    rows = []
-    for s in statuses:
-        live = [i for i in s.items if i.state != "closed"]
-        rows.append({
-            "machine_id": s.machine.id, "machine": s.machine.label,
-            "software_versions": s.machine.software_versions,
-            "open": len(live), "overdue": len(s.overdue),
-            "oldest_days_open": max((i.days_open or 0 for i in live), default=None),
-            "fixes": sorted({f for i in live for f in i.match.fixes}),
-            "advisories": [f"{i.match.tracking_id} {i.match.status.value} ({i.state}: "
-                           f"{i.why})" for i in s.items],
-            "ended": s.ended, "risk_score": s.risk.score, "risk": s.risk.rating,
-            "likelihood": s.risk.likelihood, "consequence": s.risk.consequence,
-            "risk_reasoning": s.risk.reasoning,
-        })
+    _render_status(status(workspace(data_dir), today, overdue_days, sync=not no_sync,
+                          on_sync=render_sync), output_format, wide)
+
+
+def _render_status(s: PatchStatus, output_format: str, wide: bool) -> None:
+    rows = [dataclasses.asdict(r) for r in s.rows]
     emit(rows, [("machine_id", "id"), ("machine", "machine"),
                 ("software_versions", "software versions"), ("open", "open"),
                 ("overdue", "overdue"), ("oldest_days_open", "oldest (days)"),
@@ -77,15 +62,17 @@ def report_cmd(
 ) -> None:
     """Write one self-contained HTML page: what each advisory hits and why, what has been
     decided, what is overdue, patch status and risk per machine."""
-    from pacsguard.render.html import governance_page
-    from pacsguard.reports.governance import governance_report
-    from pacsguard.reports.status import patch_status
+    from pacsguard.app.patch import report
 
-    day = _today(today)
-    ws = workspace(data_dir)
-    engine = synced_engine(data_dir, no_sync)
-    html = governance_page(governance_report(patch_status(engine, day, overdue_days),
-                                             ws.settings().get("origin", ""), day, overdue_days))
+    data = report(workspace(data_dir), today, overdue_days, sync=not no_sync,
+                  on_sync=render_sync)
+    _write_report(data, output)
+
+
+def _write_report(data: GovernanceReport, output: Path) -> None:
+    from pacsguard.render.html import governance_page
+
+    html = governance_page(data)
     tmp = output.with_name(output.name + ".tmp")
     try:
         tmp.write_text(html, encoding="utf-8")

@@ -36,7 +36,6 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacsguard.advisories.vendors import canonical_vendor
 from pacsguard.dates import utc_now
 from pacsguard.dicom.equipment import Equipment
 from pacsguard.dicom.pdu import Proposal
@@ -45,6 +44,7 @@ from pacsguard.dicom.uids import DEFLATED_LE, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT
 from pacsguard.dicom.ul import Requestor
 from pacsguard.errors import AssociationError, AssociationRejected, ConfigError, StoreError
 from pacsguard.inventory.passive import machine_identity, machine_key
+from pacsguard.products.vendors import canonical_vendor
 from pacsguard.store.engine import inserted_id
 from pacsguard.store.schema import discoveries, machines
 

@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import Engine, select
 
 from pacsguard.store.schema import inventory_state, machine_events, machine_versions, machines
 
 SEP = "\\"
+
+
+class MachineSource(StrEnum):
+    """How a machine came into the inventory; stored as ``machines.source``.
+
+    The inventory's read model (:class:`Machine`, :class:`VersionEvent`) carries coded values
+    as stored, as plain strings: a value this version does not know (a database shared with a
+    newer pacsguard) is shown as it is, never a failure to read."""
+
+    PASSIVE = "passive"  # its images were recorded (inventory/passive.py)
+    ACTIVE = "active"  # it answered a probe (inventory/active.py, assess)
+    MANUAL = "manual"  # a row of the asset register named it (inventory/register.py)
+
+
+class Direction(StrEnum):
+    """Which way a machine's software version changed (a patch event)."""
+
+    UP = "up"
+    DOWN = "down"
+    UNKNOWN = "unknown"  # the versions do not compare
 
 
 @dataclass(frozen=True)
@@ -25,7 +46,7 @@ class Machine:
     first_seen: str
     last_seen: str
     image_count: int
-    source: str
+    source: str  # a MachineSource value, as stored
     calling_aet: str = ""  # the sender as the gateway saw it
     address: str = ""
 
@@ -50,7 +71,7 @@ class VersionEvent:
     at: str
     from_versions: tuple[str, ...]
     to_versions: tuple[str, ...]
-    direction: str
+    direction: str  # a Direction value, as stored
     leaf_index: int | None
 
 

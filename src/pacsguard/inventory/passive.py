@@ -8,7 +8,7 @@ sync resumes where it stopped and never counts an image twice.
 
 Identity: a machine is (vendor, model, serial number) when the images carry a serial number,
 else (vendor, model, station name, institution). Vendor is the canonical vendor
-(``advisories.vendors``), so "GE MEDICAL SYSTEMS" and "GE Healthcare" images from one scanner
+(``products.vendors``), so "GE MEDICAL SYSTEMS" and "GE Healthcare" images from one scanner
 are one machine. Images with no manufacturer, model or station name belong to no machine;
 they are counted as unattributed.
 
@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacsguard.advisories.vendors import canonical_vendor, vendor_key
-from pacsguard.advisories.versions import compare_versions, version_candidates
 from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import LedgerError, StoreError
 from pacsguard.integrity.entry import LedgerEntry
+from pacsguard.inventory.machines import Direction, MachineSource
+from pacsguard.products.vendors import canonical_vendor, vendor_key
+from pacsguard.products.versions import compare_versions, version_candidates
 from pacsguard.store.engine import advisory_lock, inserted_id
 from pacsguard.store.schema import (
     entries,
@@ -68,15 +69,15 @@ def machine_key(identity: tuple[str, ...]) -> str:
     return hashlib.sha256("\x1f".join(identity).encode()).hexdigest()
 
 
-def version_direction(old: str, new: str) -> str:
-    """up, down or unknown: the first comparable version tokens of two Software Versions."""
+def version_direction(old: str, new: str) -> Direction:
+    """Up, down or unknown: the first comparable version tokens of two Software Versions."""
     a = version_candidates([v for v in old.split(SEP) if v])
     b = version_candidates([v for v in new.split(SEP) if v])
     if a and b:
         c = compare_versions(a[0], b[0])
         if c is not None and c != 0:
-            return "up" if c < 0 else "down"
-    return "unknown"
+            return Direction.UP if c < 0 else Direction.DOWN
+    return Direction.UNKNOWN
 
 
 @dataclass
@@ -101,13 +102,15 @@ class _Seen:
     newest_versions: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class SyncReport:
-    entries: int = 0
+    """What one sync folded in."""
+
+    entries: int = 0  # ledger entries read
     new_machines: int = 0
-    events: int = 0
-    unattributed: int = 0
-    next_leaf: int = 0
+    events: int = 0  # software version changes (patch events)
+    unattributed: int = 0  # images that name no machine
+    next_leaf: int = 0  # where the next sync starts
 
 
 def _state(conn: Connection, key: str) -> int:
@@ -125,7 +128,7 @@ def _set_state(conn: Connection, key: str, value: int) -> None:
 
 def sync(engine: Engine, batch: int = 20000) -> SyncReport:
     """Fold every ledger entry not yet seen into the inventory; return what changed."""
-    report = SyncReport()
+    done = SyncReport()
     try:
         while True:
             with engine.begin() as conn:
@@ -136,18 +139,15 @@ def sync(engine: Engine, batch: int = 20000) -> SyncReport:
                     .where(entries.c.leaf_index >= start)
                     .order_by(entries.c.leaf_index).limit(batch)
                 ).all()
-                report.next_leaf = start
                 if not rows:
                     _sync_receipts(conn)
-                    return report
+                    return replace(done, next_leaf=start)
                 seen, unattributed = _fold([(int(i), bytes(raw)) for i, raw in rows])
                 new, events = _write(conn, seen)
-                report.entries += len(rows)
-                report.new_machines += new
-                report.events += events
-                report.unattributed += unattributed
-                report.next_leaf = int(rows[-1][0]) + 1
-                _set_state(conn, NEXT_LEAF, report.next_leaf)
+                done = SyncReport(done.entries + len(rows), done.new_machines + new,
+                                  done.events + events, done.unattributed + unattributed,
+                                  int(rows[-1][0]) + 1)
+                _set_state(conn, NEXT_LEAF, done.next_leaf)
                 _set_state(conn, UNATTRIBUTED, _state(conn, UNATTRIBUTED) + unattributed)
     except SQLAlchemyError as exc:
         raise StoreError(f"could not update the inventory: {getattr(exc, 'orig', exc)}"
@@ -237,7 +237,7 @@ def _write(conn: Connection, seen: dict[str, _Seen]) -> tuple[int, int]:
                 model=eq.model, serial_number=eq.serial_number, station_name=eq.station_name,
                 institution=eq.institution, modalities=SEP.join(sorted(s.modalities)),
                 software_versions=s.newest_versions, first_seen=s.first, last_seen=s.last,
-                image_count=s.count, source="passive",
+                image_count=s.count, source=MachineSource.PASSIVE,
             )))
             known: dict[str, dict[str, object]] = {}
             current: str | None = None

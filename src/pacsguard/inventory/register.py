@@ -26,12 +26,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacsguard.advisories.vendors import canonical_vendor
 from pacsguard.dates import is_iso_date, utc_now
 from pacsguard.dicom.equipment import Equipment
 from pacsguard.errors import ConfigError, StoreError
-from pacsguard.inventory.machines import list_machines
+from pacsguard.inventory.machines import MachineSource, list_machines
 from pacsguard.inventory.passive import machine_identity, machine_key
+from pacsguard.products.vendors import canonical_vendor
 from pacsguard.store.engine import inserted_id
 from pacsguard.store.schema import machine_register, machines
 
@@ -171,7 +171,8 @@ def _machine_for(conn: Connection, row: dict[str, str], source: str, n: int,
         machine_key=key, vendor=canonical_vendor(eq.manufacturer) if eq.manufacturer else "",
         manufacturer=eq.manufacturer, model=eq.model, serial_number=eq.serial_number,
         station_name=eq.station_name, institution=eq.institution, modalities="",
-        software_versions="", first_seen="", last_seen="", image_count=0, source="manual")))
+        software_versions="", first_seen="", last_seen="", image_count=0,
+        source=MachineSource.MANUAL)))
 
 
 def _merge(conn: Connection, mid: int, row: dict[str, str], counts: dict[str, int]) -> None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 
 from sqlalchemy import Engine
 
-from pacsguard.advisories.decisions import Decision, current_decisions
+from pacsguard.advisories.decisions import Decision, DecisionKind, current_decisions
 from pacsguard.advisories.match import Match, MatchStatus, match
 from pacsguard.advisories.store import current_products
 from pacsguard.inventory.machines import Machine, list_machines
@@ -31,7 +32,27 @@ OPEN = (MatchStatus.AFFECTED, MatchStatus.NEEDS_REVIEW)
 DIAGNOSTIC = frozenset({"CT", "MR", "PT", "NM", "XA", "RF", "MG", "DX", "CR", "US", "IO", "PX",
                         "OP", "OPT", "BMD"})
 _ARCHIVE_WORDS = ("pacs", "archive", "vna", "ris", "server", "workstation", "portal", "viewer")
-RATINGS = ((3, "low"), (6, "moderate"), (12, "high"), (25, "extreme"))  # NHS 5x5 bands
+
+
+class Rating(StrEnum):
+    """The bands of the NHS 5x5 risk matrix (likelihood x consequence)."""
+
+    LOW = "low"
+    MODERATE = "moderate"
+    HIGH = "high"
+    EXTREME = "extreme"
+
+
+#: The highest score of each band
+RATINGS = ((3, Rating.LOW), (6, Rating.MODERATE), (12, Rating.HIGH), (25, Rating.EXTREME))
+
+
+class ItemState(StrEnum):
+    """Where one advisory x machine item stands (module docstring)."""
+
+    OPEN = "open"
+    OVERDUE = "overdue"
+    CLOSED = "closed"
 
 
 @dataclass(frozen=True)
@@ -41,7 +62,7 @@ class Item:
     match: Match
     decision: Decision | None
     days_open: int | None  # since publication; None when the advisory gives no date
-    state: str  # open | overdue | closed
+    state: ItemState
     why: str  # the reason for the state, in words
 
 
@@ -56,7 +77,7 @@ class Risk:
         return self.likelihood * self.consequence
 
     @property
-    def rating(self) -> str:
+    def rating(self) -> Rating:
         return next(name for top, name in RATINGS if self.score <= top)
 
 
@@ -71,7 +92,7 @@ class MachineStatus:
 
     @property
     def overdue(self) -> list[Item]:
-        return [i for i in self.items if i.state == "overdue"]
+        return [i for i in self.items if i.state is ItemState.OVERDUE]
 
 
 def _date(text: str) -> date | None:
@@ -86,22 +107,24 @@ def _judge_item(m: Match, d: Decision | None, today: date, overdue_days: int) ->
     days = (today - published).days if published else None
     if d is None:
         if days is not None and days > overdue_days:
-            return Item(m, d, days, "overdue", f"no decision {days} days after publication "
-                        f"(limit {overdue_days})")
-        return Item(m, d, days, "open", "no decision yet")
-    if d.kind == "not_applicable":
-        return Item(m, d, days, "closed", d.summary())
-    if d.kind == "patched":
+            return Item(m, d, days, ItemState.OVERDUE, f"no decision {days} days after "
+                        f"publication (limit {overdue_days})")
+        return Item(m, d, days, ItemState.OPEN, "no decision yet")
+    if d.kind is DecisionKind.NOT_APPLICABLE:
+        return Item(m, d, days, ItemState.CLOSED, d.summary())
+    if d.kind is DecisionKind.PATCHED:
         if m.status is MatchStatus.AFFECTED:
-            return Item(m, d, days, "overdue", f"{d.summary()}, but the images still report a "
-                        "version in the affected range")
-        return Item(m, d, days, "closed", d.summary())
-    limit_key = "until" if d.kind == "mitigated" else "review"
+            return Item(m, d, days, ItemState.OVERDUE, f"{d.summary()}, but the images still "
+                        "report a version in the affected range")
+        return Item(m, d, days, ItemState.CLOSED, d.summary())
+    limit_key = "until" if d.kind is DecisionKind.MITIGATED else "review"
     limit = _date(d.details.get(limit_key, ""))
     if limit is not None and limit < today:
-        what = "mitigation expired" if d.kind == "mitigated" else "risk review was due"
-        return Item(m, d, days, "overdue", f"{what} on {limit.isoformat()}: {d.summary()}")
-    return Item(m, d, days, "open", d.summary())
+        what = ("mitigation expired" if d.kind is DecisionKind.MITIGATED
+                else "risk review was due")
+        return Item(m, d, days, ItemState.OVERDUE,
+                    f"{what} on {limit.isoformat()}: {d.summary()}")
+    return Item(m, d, days, ItemState.OPEN, d.summary())
 
 
 def _consequence(m: Machine) -> tuple[int, str]:
@@ -119,7 +142,7 @@ def _consequence(m: Machine) -> tuple[int, str]:
 
 def assess_risk(m: Machine, items: list[Item], ended: list[str]) -> Risk:
     reasons = []
-    live = [i for i in items if i.state != "closed"]
+    live = [i for i in items if i.state is not ItemState.CLOSED]
     scores = [i.match.cvss for i in live if i.match.cvss is not None]
     top = max(scores) if scores else None
     if not live:
@@ -130,8 +153,8 @@ def assess_risk(m: Machine, items: list[Item], ended: list[str]) -> Risk:
         likelihood = 5 if top >= 9.0 else 4 if top >= 7.0 else 3 if top >= 4.0 else 2
         why = f"{len(live)} open advisories, highest CVSS {top:.1f}"
     reasons.append(f"likelihood {likelihood}: {why}")
-    if live and all(i.decision is not None and i.decision.kind == "mitigated"
-                    and i.state == "open" for i in live) and likelihood > 1:
+    if live and all(i.decision is not None and i.decision.kind is DecisionKind.MITIGATED
+                    and i.state is ItemState.OPEN for i in live) and likelihood > 1:
         likelihood -= 1
         reasons.append(f"likelihood lowered to {likelihood}: every open advisory is mitigated")
     if ended and likelihood < 5:

@@ -89,7 +89,7 @@ machines = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("machine_key", String(64), nullable=False, unique=True),
-    Column("vendor", Text, nullable=False),  # canonical vendor (advisories.vendors)
+    Column("vendor", Text, nullable=False),  # canonical vendor (products.vendors)
     Column("manufacturer", Text, nullable=False),  # as the images say
     Column("model", Text, nullable=False),
     Column("serial_number", Text, nullable=False),

@@ -66,13 +66,25 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from univers.version_range import VersionRange
 from univers.versions import MavenVersion, Version
 
-RangeStatus = Literal["all", "exact", "range", "review"]
+
+class RangeStatus(StrEnum):
+    """What :func:`parse_range` made of an advisory's version text (module docstring, *Ranges*);
+    stored as ``advisory_products.range_status``."""
+
+    ALL = "all"  # every version (``*``, ``all versions``, ``vers:all/*``)
+    EXACT = "exact"  # a list of versions
+    RANGE = "range"  # bounds
+    REVIEW = "review"  # not read with confidence: ``ParsedRange.reason`` says why
+    #: The advisory names no version at all (the importer writes it; parse_range never does)
+    NONE = "none"
+
 
 ALL_VERS = "vers:all/*"
 MAX_VERSION_LENGTH = 64
@@ -138,7 +150,9 @@ class _Constraint:
 
 
 class _Review(Exception):
-    """Internal: the text cannot be parsed with confidence; the message says why."""
+    """Internal: the text cannot be parsed with confidence; the message says why. Private
+    control flow: raised and caught inside this module (``_parse_range`` turns it into status
+    ``review``), so it never leaves it and is not in ``pacsguard.errors``."""
 
 
 # --------------------------------------------------------------------------------------
@@ -217,7 +231,7 @@ def _parse_range(text: str) -> ParsedRange:
     try:
         status, vers = _parse(text)
     except _Review as why:
-        return ParsedRange(text, "review", None, str(why))
+        return ParsedRange(text, RangeStatus.REVIEW, None, str(why))
     return ParsedRange(text, status, vers, "")
 
 
@@ -228,7 +242,7 @@ def _parse(text: str) -> tuple[RangeStatus, str]:
     if not s:
         raise _Review("The version text is empty.")
     if low in _ALL_WORDS:
-        return "all", ALL_VERS
+        return RangeStatus.ALL, ALL_VERS
     if low.startswith("vers:"):
         return _parse_vers(s)
     if m := _MONTH.search(s):
@@ -267,7 +281,7 @@ def _parse_vers(s: str) -> tuple[RangeStatus, str]:
     scheme, _, constraints = vers[len("vers:") :].partition("/")
     scheme = scheme.lower()
     if constraints == "*":
-        return "all", ALL_VERS
+        return RangeStatus.ALL, ALL_VERS
     if scheme == "generic":  # univers' generic is semver-coerced (module docstring)
         scheme = "maven"
     vers = f"vers:{scheme}/{constraints}"
@@ -276,7 +290,7 @@ def _parse_vers(s: str) -> tuple[RangeStatus, str]:
         comparators = {str(c.comparator) for c in parsed.constraints}
     except Exception as exc:
         raise _Review(f"univers rejects this vers string: {exc}") from None
-    return ("exact" if comparators <= {"="} else "range"), vers
+    return (RangeStatus.EXACT if comparators <= {"="} else RangeStatus.RANGE), vers
 
 
 def _parse_constraints(s: str) -> tuple[RangeStatus, str]:
@@ -306,7 +320,7 @@ def _parse_constraints(s: str) -> tuple[RangeStatus, str]:
         _univers_range(vers, validate=True)
     except Exception as exc:
         raise _Review(f"The constraints do not form one valid vers range: {exc}") from None
-    return ("exact" if not ordering else "range"), vers
+    return (RangeStatus.EXACT if not ordering else RangeStatus.RANGE), vers
 
 
 def _parse_part(part: str) -> list[_Constraint]:

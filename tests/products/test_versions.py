@@ -1,4 +1,4 @@
-"""Tests for pacsguard.advisories.versions: advisory version text -> vers, and containment.
+"""Tests for pacsguard.products.versions: advisory version text -> vers, and containment.
 
 The strings are real: CISA ICSMA CSAF 2.0 branch names (tests/advisories/data) and DICOM
 Software Versions (0018,1020) values seen on scanners.
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from univers.version_range import VersionRange
 from univers.versions import MavenVersion
 
-from pacsguard.advisories.versions import (
+from pacsguard.products.versions import (
     ParsedRange,
     _maven_contains,
     compare_versions,

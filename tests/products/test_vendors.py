@@ -1,4 +1,4 @@
-"""Tests for pacsguard.advisories.vendors: one key per vendor, from advisories and DICOM.
+"""Tests for pacsguard.products.vendors: one key per vendor, from advisories and DICOM.
 
 Names are real: the vendor branches of CISA's ICSMA CSAF advisories and DICOM Manufacturer
 (0008,0070) values written by scanners.
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pacsguard.advisories.vendors import (
+from pacsguard.products.vendors import (
     ALIASES,
     DISPLAY_NAMES,
     canonical_vendor,
