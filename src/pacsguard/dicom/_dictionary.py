@@ -1,4 +1,5 @@
-"""Frozen dictionary facts (by scripts/gen_dictionary.py; do not edit).
+"""Frozen dictionary facts (by scripts/gen_dictionary.py; do not edit). Its length is the
+dictionary's: data, not code.
 
 Taken from pydicom 3.0.2's dictionary. SQ_TAGS and STRING_TAGS are part of fingerprint
 version 1, DICTIONARY_VR of version 2: see docs/fingerprint.md before changing.

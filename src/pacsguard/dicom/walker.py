@@ -19,6 +19,12 @@ every element contributes ``b"E" + tag(4, big endian) + len(8, big endian) + val
 value in little-endian byte order; a sequence contributes ``b"S" + tag``, then per item
 ``b"I"`` ... ``b"J"``, then ``b"Q"``. Lengths and the VR do not enter, so a change of transfer
 syntax (implicit/explicit, defined/undefined lengths, byte order) does not change the digest.
+
+Why one module of about 750 lines (issue #11 asks for a reason past ~600): it is one state
+machine, :class:`_Walker`, whose methods share one stream and one set of running digests, and
+its two fast paths (``top_explicit_le``, ``top_implicit_le``) must stay beside the general walk
+they reproduce byte for byte (tests/dicom/test_fast_path.py proves them equal); split apart,
+the three would drift. The dictionary facts are already apart (:mod:`._dictionary`).
 """
 
 from __future__ import annotations
