@@ -92,7 +92,7 @@ class MachineStatus:
 
     @property
     def overdue(self) -> list[Item]:
-        return [i for i in self.items if i.state is ItemState.OVERDUE]
+        return [i for i in self.items if i.state == ItemState.OVERDUE]
 
 
 def _date(text: str) -> date | None:
@@ -110,17 +110,17 @@ def _judge_item(m: Match, d: Decision | None, today: date, overdue_days: int) ->
             return Item(m, d, days, ItemState.OVERDUE, f"no decision {days} days after "
                         f"publication (limit {overdue_days})")
         return Item(m, d, days, ItemState.OPEN, "no decision yet")
-    if d.kind is DecisionKind.NOT_APPLICABLE:
+    if d.kind == DecisionKind.NOT_APPLICABLE:
         return Item(m, d, days, ItemState.CLOSED, d.summary())
-    if d.kind is DecisionKind.PATCHED:
+    if d.kind == DecisionKind.PATCHED:
         if m.status is MatchStatus.AFFECTED:
             return Item(m, d, days, ItemState.OVERDUE, f"{d.summary()}, but the images still "
                         "report a version in the affected range")
         return Item(m, d, days, ItemState.CLOSED, d.summary())
-    limit_key = "until" if d.kind is DecisionKind.MITIGATED else "review"
+    limit_key = "until" if d.kind == DecisionKind.MITIGATED else "review"
     limit = _date(d.details.get(limit_key, ""))
     if limit is not None and limit < today:
-        what = ("mitigation expired" if d.kind is DecisionKind.MITIGATED
+        what = ("mitigation expired" if d.kind == DecisionKind.MITIGATED
                 else "risk review was due")
         return Item(m, d, days, ItemState.OVERDUE,
                     f"{what} on {limit.isoformat()}: {d.summary()}")
@@ -153,8 +153,8 @@ def assess_risk(m: Machine, items: list[Item], ended: list[str]) -> Risk:
         likelihood = 5 if top >= 9.0 else 4 if top >= 7.0 else 3 if top >= 4.0 else 2
         why = f"{len(live)} open advisories, highest CVSS {top:.1f}"
     reasons.append(f"likelihood {likelihood}: {why}")
-    if live and all(i.decision is not None and i.decision.kind is DecisionKind.MITIGATED
-                    and i.state is ItemState.OPEN for i in live) and likelihood > 1:
+    if live and all(i.decision is not None and i.decision.kind == DecisionKind.MITIGATED
+                    and i.state == ItemState.OPEN for i in live) and likelihood > 1:
         likelihood -= 1
         reasons.append(f"likelihood lowered to {likelihood}: every open advisory is mitigated")
     if ended and likelihood < 5:
