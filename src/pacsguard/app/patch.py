@@ -61,7 +61,7 @@ class PatchStatus:
 
 
 def _row(s: MachineStatus) -> PatchRow:
-    live = [i for i in s.items if i.state is not ItemState.CLOSED]
+    live = [i for i in s.items if i.state != ItemState.CLOSED]
     return PatchRow(
         s.machine.id, s.machine.label, s.machine.software_versions, len(live), len(s.overdue),
         max((i.days_open or 0 for i in live), default=None),

@@ -142,7 +142,7 @@ def _consequence(m: Machine) -> tuple[int, str]:
 
 def assess_risk(m: Machine, items: list[Item], ended: list[str]) -> Risk:
     reasons = []
-    live = [i for i in items if i.state is not ItemState.CLOSED]
+    live = [i for i in items if i.state != ItemState.CLOSED]
     scores = [i.match.cvss for i in live if i.match.cvss is not None]
     top = max(scores) if scores else None
     if not live:
