@@ -13,7 +13,7 @@ from pacsguard.advisories.match import NOT_MATCHED, MatchStatus
 from pacsguard.advisories.review import ChangeKind
 from pacsguard.advisories.store import Imported, ImportResult
 from pacsguard.app import alerts, inventory
-from pacsguard.errors import AdvisoryError, ConfigError
+from pacsguard.errors import AdvisoryError, ConfigError, LedgerError
 from pacsguard.inventory.passive import SyncReport
 from pacsguard.workspace import Workspace
 from tests.app.helpers import copy_of, recorded_site
@@ -143,3 +143,18 @@ def test_a_product_status_this_version_does_not_know_still_reads_and_needs_revie
                     if m.tracking_id == "ICSMA-21-187-01" and m.machine_id == vue]
     assert vue_result.status is MatchStatus.NEEDS_REVIEW
     assert any("(advisory status future_status)" in r for r in vue_result.reasons)
+
+
+def test_a_decision_of_a_kind_this_version_does_not_know_is_a_clear_error(
+        ws: Workspace) -> None:
+    """A kind edited by hand (or written by a newer pacsguard) was a traceback (KeyError, then
+    ValueError); it is an error naming the decision, the kind and what to do."""
+    alerts.decide(ws, "ICSMA-21-187-01", _vue(ws), "not_applicable", {"why": "x"}, "X")
+    db = sqlite3.connect(ws.data_dir / "ledger.sqlite")
+    db.execute("UPDATE decisions SET kind = 'waived' WHERE id = 1")
+    db.commit()
+    db.close()
+    with pytest.raises(LedgerError, match=r"decision 1 \(ICSMA-21-187-01, machine \d+\) is of "
+                       r"a kind this version of pacsguard does not know \('waived'; it knows "
+                       r"patched, .*restore the database from a backup"):
+        alerts.decisions(ws)

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacsguard.dates import is_iso_date, utc_now
-from pacsguard.errors import ConfigError, StoreError
+from pacsguard.errors import ConfigError, LedgerError, StoreError
 from pacsguard.store.engine import advisory_lock
 from pacsguard.store.schema import decisions, machines
 
@@ -140,7 +140,16 @@ def record_decision(engine: Engine, tracking_id: str, machine_id: int, kind: str
 
 
 def _row(r: Any) -> Decision:
-    return Decision(int(r.id), r.tracking_id, int(r.machine_id), DecisionKind(r.kind),
+    try:
+        kind = DecisionKind(r.kind)
+    except ValueError:
+        raise LedgerError(
+            f"decision {r.id} ({r.tracking_id}, machine {r.machine_id}) is of a kind this "
+            f"version of pacsguard does not know ({r.kind!r}; it knows "
+            f"{', '.join(DecisionKind)}): the trail was edited behind pacsguard's back, or "
+            "written by a newer pacsguard; use that version, or restore the database from a "
+            "backup") from None
+    return Decision(int(r.id), r.tracking_id, int(r.machine_id), kind,
                     json.loads(r.details), r.decided_by, r.decided_at, r.chain)
 
 
