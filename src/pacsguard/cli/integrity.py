@@ -26,12 +26,14 @@ from rich.text import Text
 
 from pacsguard.app.verify import FolderVerification, PacsVerification, verify_folders
 from pacsguard.cli.common import DataDir, console, err_console, friendly, workspace
-from pacsguard.cli.output import Wide, new_table, print_table, relative
+from pacsguard.cli.output import Wide, print_document
 from pacsguard.errors import ConfigError
 from pacsguard.files import iter_files
 from pacsguard.integrity.record import Outcome, RecordResult
-from pacsguard.integrity.status import Discrepancy, Status
+from pacsguard.integrity.status import Discrepancy
 from pacsguard.integrity.verify import VerifyReport
+from pacsguard.render.jsonl import JsonLinesRenderer
+from pacsguard.render.views import verify_report, verify_summary
 
 if TYPE_CHECKING:
     from pacsguard.app.ledger import Initialised
@@ -202,9 +204,6 @@ def _render_record_summary(summary: RecordSummary, output_format: str) -> None:
 
 # -- verify ------------------------------------------------------------------------------------
 MAX_TABLE_ROWS = 200
-_STYLE = {Status.INTACT: "green", Status.HEADER_ALTERED: "yellow", Status.DUPLICATE: "yellow",
-          Status.NEEDS_REVIEW: "yellow",
-          Status.UNRECORDED: "magenta"}
 
 
 @friendly
@@ -277,13 +276,11 @@ def _verify_pacs(name: str, config: Path | None, data_dir: Path | None, output_f
 def _render_folders(found: FolderVerification, roots: list[Path], output_format: str,
                     wide: bool) -> None:
     report = found.report
-    if output_format == "json":
+    if output_format == "json":  # streamed: one finding per line as the walk gives it
+        jsonl = JsonLinesRenderer(ascii=True)
         for f in found.discrepancies:
-            sys.stdout.write(json.dumps(f.as_dict()) + "\n")
-        # the last line: the only one with "summary" (a finding has "status")
-        sys.stdout.write(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
-                                     "ledger_trusted": report.integrity.ok,
-                                     "files": report.files}) + "\n")
+            sys.stdout.write(jsonl.line(f.as_dict()))
+        sys.stdout.write(jsonl.line(verify_summary(report, files=report.files)))
     else:
         first = list(itertools.islice(found.discrepancies, MAX_TABLE_ROWS))
         print_report(report, first, roots, more=sum(1 for _ in found.discrepancies),
@@ -293,12 +290,12 @@ def _render_folders(found: FolderVerification, roots: list[Path], output_format:
 def _render_pacs(found: PacsVerification, output_format: str, wide: bool) -> None:
     report, findings = found.report, found.discrepancies
     if output_format == "json":
+        jsonl = JsonLinesRenderer(ascii=True)
         for f in findings:
-            sys.stdout.write(json.dumps(f.as_dict()) + "\n")
-        sys.stdout.write(json.dumps({"summary": {s.value: n for s, n in report.counts.items()},
-                                     "ledger_trusted": report.integrity.ok, "pacs": found.pacs,
-                                     "listed": found.listed, "missing": found.missing,
-                                     "retrieved": found.retrieved}) + "\n")
+            sys.stdout.write(jsonl.line(f.as_dict()))
+        sys.stdout.write(jsonl.line(verify_summary(
+            report, pacs=found.pacs, listed=found.listed, missing=found.missing,
+            retrieved=found.retrieved)))
     else:
         print_report(report, list(findings[:MAX_TABLE_ROWS]), None,
                      more=max(0, len(findings) - MAX_TABLE_ROWS), wide=wide,
@@ -309,50 +306,8 @@ def _render_pacs(found: PacsVerification, output_format: str, wide: bool) -> Non
 def print_report(report: VerifyReport, findings: list[Discrepancy] | None,
                  roots: list[Path] | None = None, more: int = 0, wide: bool = False,
                  counted: str | None = None) -> None:
-    """The verify report; ``findings`` are the worst first, ``more`` counts those not shown;
-    ``counted`` says what was verified (default: the number of files). The findings table fits
-    80 columns (status, file, why); ``wide`` adds the SOP Instance UID."""
-    ig = report.integrity
-    if ig.ok:
-        console.print(f"[green]ledger trusted[/]: {ig.size} entries re-hashed; they match the "
-                      f"signed checkpoint of {ig.checkpoint_size} entries"
-                      + (f" ({ig.uncovered} newer entries not yet signed)" if ig.uncovered
-                         else ""))
-    else:
-        console.print("[bold white on red] LEDGER TAMPERED [/] the ledger does not match its "
-                      "signed checkpoint; results below cannot be fully trusted")
-        for p in ig.problems:
-            console.print(f"  [red]•[/] {p}", highlight=False)
-    if findings:
-        table = new_table("Findings")
-        table.add_column("status")
-        table.add_column("file", overflow="fold")
-        if wide:
-            table.add_column("SOP Instance UID", overflow="fold")
-        table.add_column("why", overflow="fold")
-        cells = []
-        for f in findings:
-            detail = f.detail.removeprefix(f.path + ": ")
-            row = [f.status.value, relative(f.path, roots or [])]
-            cells.append([*row, f.sop_instance_uid, detail] if wide else [*row, detail])
-        print_table(table, cells, styles={0: [_STYLE.get(f.status, "bold red")
-                                              for f in findings]})
-        if more:
-            console.print(f"… and {more} more findings (the worst are shown above); use "
-                          "--format json for all of them")
-    summary = new_table("Summary")
-    summary.add_column("status")
-    summary.add_column("instances", justify="right")
-    for status in Status:
-        n = report.counts.get(status, 0)
-        if n or status is Status.INTACT:
-            summary.add_row(Text(status.value, style=_STYLE.get(status, "bold red")), str(n))
-    console.print(summary)
-    what = counted or f"{report.files} files"
-    if report.ok:
-        console.print(f"[bold green]ALL INTACT[/]: {what} verified")
-    else:
-        console.print(f"[bold red]PROBLEMS FOUND[/]: {report.not_intact} findings in {what}")
+    """The verify report on the console (see :func:`pacsguard.render.views.verify_report`)."""
+    print_document(verify_report(report, findings or [], roots or [], more, wide, counted))
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,11 +21,12 @@ from rich.table import Table
 from pacsguard.cli.common import console
 from pacsguard.errors import ConfigError
 from pacsguard.render.csv import CsvRenderer
-from pacsguard.render.interface import ColumnChoice, Listing
+from pacsguard.render.interface import ColumnChoice, Document, Listing
 from pacsguard.render.jsonl import JsonLinesRenderer
 from pacsguard.render.table import TableRenderer, fill, new_table
 
-__all__ = ["FORMATS", "Wide", "check_format", "emit", "new_table", "print_table", "relative"]
+__all__ = ["FORMATS", "Wide", "check_format", "emit", "new_table", "print_document",
+           "print_table"]
 
 FORMATS = ("table", "json", "csv")
 
@@ -41,21 +41,18 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def relative(path: str, roots: Sequence[Path]) -> str:
-    """``path`` relative to the root it lies under (what the user typed), for a table cell."""
-    for r in roots:
-        base = str(r.resolve())
-        if path.startswith(base + "/"):
-            return path[len(base) + 1 :]
-    return path
-
-
 def print_table(table: Table, cells: Sequence[Sequence[str]],
                 styles: Mapping[int, Sequence[str]] | None = None) -> None:
     """Print ``table`` (made by :func:`new_table`, columns added, no rows) with ``cells`` in
     the console's width (see :func:`pacsguard.render.table.fill`). ``styles``: for a column
     index, the style of each row's cell."""
     console.print(fill(table, cells, console.width, styles))
+
+
+def print_document(document: Document) -> None:
+    """Print a report (see :class:`pacsguard.render.interface.Document`) on the console."""
+    console.file.write(TableRenderer(console).render_document(document))
+    console.file.flush()
 
 
 def emit(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]], fmt: str,

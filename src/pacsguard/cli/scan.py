@@ -13,8 +13,9 @@ from rich.markup import escape
 from pacsguard.app import scan
 from pacsguard.app.scan import DisarmedCopy, DisarmFailed, ScanEvent, ScanSummary
 from pacsguard.cli.common import console, err_console, friendly
-from pacsguard.cli.output import check_format, emit, relative
+from pacsguard.cli.output import check_format, emit
 from pacsguard.findings import Severity
+from pacsguard.render.cells import relative
 from pacsguard.scan import RULES, Skipped, Unreadable
 
 COLUMNS = [("severity", "severity"), ("id", "id"), ("subject", "file"),

@@ -5,6 +5,8 @@ first item and a count of the others; sentences stay whole."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -34,3 +36,12 @@ def short_cell(value: Any) -> str:
     if isinstance(value, str) and _TIMESTAMP.match(value):
         return value[:10]
     return cell(value)
+
+
+def relative(path: str, roots: Sequence[Path]) -> str:
+    """``path`` relative to the root it lies under (what the user typed), for a table cell."""
+    for r in roots:
+        base = str(r.resolve())
+        if path.startswith(base + "/"):
+            return path[len(base) + 1 :]
+    return path

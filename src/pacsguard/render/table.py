@@ -4,8 +4,10 @@ A listing's table shows the few columns its command chose to fit 80 columns (``n
 cell shortened (see :mod:`pacsguard.render.cells`); ``--wide`` shows more columns, in full.
 Tables have no vertical rules, and :func:`column_widths` shares the width out so that
 identifiers, dates, paths and version numbers stay whole where they can. Nothing is ever cut
-off. The commands that lay out a table of their own (verify's findings, the demo) use
-:func:`new_table` and :func:`fill` directly.
+off. A :class:`~.interface.Document` (verify's report, an assessment) is its blocks in
+order: each line printed as ``console.print`` prints Rich markup (wrapped to the width, the
+styled pieces as markup, the rest escaped), each rule as ``console.rule``, each listing as a
+table.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from collections.abc import Mapping, Sequence
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from pacsguard.render.cells import cell, short_cell
-from pacsguard.render.interface import Listing
+from pacsguard.render.interface import Document, Line, Listing, Rule
 
 
 def new_table(title: str = "") -> Table:
@@ -101,14 +104,37 @@ class TableRenderer:
         self.wide = wide
 
     def render(self, listing: Listing) -> str:
+        with self.console.capture() as captured:
+            self._print(listing)
+        return captured.get()
+
+    def render_document(self, document: Document) -> str:
+        with self.console.capture() as captured:
+            for block in document.blocks:
+                if isinstance(block, Line):
+                    self.console.print(markup(block), highlight=block.highlight)
+                elif isinstance(block, Rule):
+                    self.console.rule(markup(block.title))
+                else:
+                    self._print(block)
+        return captured.get()
+
+    def _print(self, listing: Listing) -> None:
         chosen = listing.wide if self.wide else listing.narrow
         shown = listing.columns if chosen is None else chosen
         text = cell if self.wide else short_cell
         table = new_table(listing.title)
         for c in shown:
-            table.add_column(c.header, overflow="fold")
-        fill(table, [[text(r.get(c.key)) for c in shown] for r in listing.rows],
-             self.console.width)
-        with self.console.capture() as captured:
-            self.console.print(table)
-        return captured.get()
+            table.add_column(c.header, justify=c.justify, overflow=c.overflow)
+        styles = {i: [s.get(c.key, "") for s in listing.styles]
+                  for i, c in enumerate(shown)
+                  if listing.styles and any(c.key in s for s in listing.styles)}
+        self.console.print(fill(table, [[text(r.get(c.key)) for c in shown]
+                                        for r in listing.rows],
+                                self.console.width, styles))
+
+
+def markup(line: Line) -> str:
+    """``line`` as Rich markup: each styled piece in its style, every piece escaped."""
+    return "".join(f"[{style}]{escape(text)}[/]" if style else escape(text)
+                   for text, style in line.spans)
