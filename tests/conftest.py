@@ -4,6 +4,10 @@ The PostgreSQL server is started here on 127.0.0.1 (a free port, a scram-sha-256
 up for this run, its own data folder) and stopped when the session ends. scripts/test.sh
 installs the Debian package; without it the PostgreSQL tests fail rather than skip, unless
 PACSGUARD_TEST_NO_POSTGRES=1 is set explicitly.
+
+Fixtures only: constants and helper functions live in helper modules (tests/fleet.py,
+tests/peers.py, tests/<area>/helpers.py …) and are imported from there,
+never from a conftest.py.
 """
 
 from __future__ import annotations
@@ -23,8 +27,7 @@ import pytest
 from sqlalchemy import Engine
 
 from pacsguard.workspace import Workspace
-
-SAMPLES = Path(__file__).resolve().parents[1] / "src" / "pacsguard" / "demo" / "samples"
+from tests.fleet import SAMPLES
 
 
 @pytest.fixture
