@@ -1,4 +1,5 @@
-"""Shared fixtures: real sample files, a fresh data directory, and a real PostgreSQL server.
+"""Shared fixtures: real sample files, a fresh data directory, a real PostgreSQL server, and
+the governance fleet on both backends.
 
 The PostgreSQL server is started here on 127.0.0.1 (a free port, a scram-sha-256 password made
 up for this run, its own data folder) and stopped when the session ends. scripts/test.sh
