@@ -1,9 +1,14 @@
-"""Shared fixtures: real sample files, a fresh data directory, and a real PostgreSQL server.
+"""Shared fixtures: real sample files, a fresh data directory, a real PostgreSQL server, and
+the governance fleet on both backends.
 
 The PostgreSQL server is started here on 127.0.0.1 (a free port, a scram-sha-256 password made
 up for this run, its own data folder) and stopped when the session ends. scripts/test.sh
 installs the Debian package; without it the PostgreSQL tests fail rather than skip, unless
 PACSGUARD_TEST_NO_POSTGRES=1 is set explicitly.
+
+Fixtures only: constants and helper functions live in helper modules (tests/fleet.py,
+tests/governance.py, tests/peers.py, tests/<area>/helpers.py …) and are imported from
+there, never from a conftest.py.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from pacsguard.advisories.store import import_paths
+from pacsguard.integrity.record import record
+from pacsguard.inventory.passive import sync
 from pacsguard.workspace import Workspace
-
-SAMPLES = Path(__file__).resolve().parents[1] / "src" / "pacsguard" / "demo" / "samples"
+from tests.fleet import CSAF, ISCV, SAMPLES, SPECT_XP, VUE_PACS_NEW, VUE_PACS_OLD, write_images
+from tests.governance import ADVISORIES
 
 
 @pytest.fixture
@@ -108,5 +116,26 @@ def sqlite_engine(data_dir: Path) -> Iterator[Engine]:
     ws = Workspace(data_dir)
     ws.init(origin="t.local/ledger")
     ledger, _, _ = ws.open_ledger()
+    yield ledger.engine
+    ledger.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def governance_engine(request: pytest.FixtureRequest, data_dir: Path,
+                      tmp_path: Path) -> Iterator[Engine]:
+    """The governance fleet of tests/governance.py, recorded, its advisories imported and the
+    inventory synced; on SQLite and on PostgreSQL."""
+    ws = Workspace(data_dir)
+    if request.param == "postgresql":
+        ws.init(database_url=request.getfixturevalue("postgres_url"), origin="t.local/ledger")
+    else:
+        ws.init(origin="t.local/ledger")
+    for name, eq in [("vo", VUE_PACS_OLD), ("vn", VUE_PACS_NEW), ("sp", SPECT_XP),
+                     ("cv", ISCV)]:
+        write_images(tmp_path / "fleet" / name, eq, 2)
+    ledger, profile, key = ws.open_ledger()
+    list(record(ledger, profile, key, [tmp_path / "fleet"], workers=1))
+    list(import_paths(ledger.engine, [CSAF / a for a in ADVISORIES]))
+    sync(ledger.engine)
     yield ledger.engine
     ledger.engine.dispose()

@@ -1,3 +1,10 @@
+"""The PostgreSQL fixture of tests/conftest.py serves a fresh database.
+
+This test stays at the top of tests/ on purpose: its subject is the test harness itself (the
+``postgres_server`` and ``postgres_url`` fixtures every PostgreSQL test uses, in whichever
+package), not a module of src/pacsguard, so it sits beside the conftest.py it checks.
+"""
+
 from __future__ import annotations
 
 import psycopg

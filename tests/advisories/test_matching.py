@@ -230,3 +230,25 @@ def test_unreadable_and_oversized_files_are_rejected_with_a_reason(
     assert "too large for an advisory" in got["big.json"].detail
     assert got["gone.json"].outcome is Imported.REJECTED
     assert "gone.json: cannot read" in got["gone.json"].detail
+
+
+def test_match_results_do_not_depend_on_product_order() -> None:
+    from pacsguard.advisories.match import match as run_match
+    from pacsguard.advisories.model import Remediation
+    from pacsguard.advisories.store import StoredProduct
+    from pacsguard.inventory.machines import Machine
+
+    m = Machine(1, "Philips", "Philips", "Vue PACS", "S1", "", "", ("OT",), ("12.1",), "", "",
+                1, "passive")
+
+    def product(pid: str, vers: str, cve: str, score: float) -> StoredProduct:
+        return StoredProduct(1, "ADV-1", "1", "t", "2024-01-01", pid, "known_affected",
+                             "Philips", "Philips", "Vue PACS", vers, "range", f"vers:maven/{vers}",
+                             "", (cve,), score, (Remediation("vendor_fix", cve),))
+
+    low = product("P1", "<1.0", "CVE-2024-0001", 5.0)  # machine outside: not affected
+    high = product("P2", "<13.0", "CVE-2024-0002", 9.8)  # machine inside: affected
+    a = run_match([low, high], [m])[0]
+    b = run_match([high, low], [m])[0]
+    assert a.status is b.status is MatchStatus.AFFECTED
+    assert a.cvss == b.cvss == 9.8 and a.cves == b.cves == ("CVE-2024-0002",)

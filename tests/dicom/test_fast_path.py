@@ -16,7 +16,7 @@ from pacsguard.dicom import walker
 from pacsguard.errors import DicomReadError
 from pacsguard.integrity.fingerprint import _CLINICAL
 from pacsguard.integrity.profile import DEFAULT_PROFILE
-from tests.conftest import SAMPLES
+from tests.fleet import SAMPLES
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 _SYNTAXES = (b"1.2.840.10008.1.2.1\x00", b"1.2.840.10008.1.2\x00", b"1.2.840.10008.1.2.1.99")

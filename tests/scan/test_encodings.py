@@ -16,7 +16,7 @@ from pydicom.filewriter import write_file_meta_info
 
 from pacsguard.findings import Severity
 from pacsguard.scan import disarm_bytes, scan_bytes, scan_file
-from tests.conftest import SAMPLES
+from tests.fleet import SAMPLES
 from tests.scan.polyglots import ELF, implicit_with
 
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"

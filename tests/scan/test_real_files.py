@@ -8,8 +8,7 @@ import pytest
 
 from pacsguard.findings import Severity
 from pacsguard.scan import disarm_bytes, scan_file
-from tests.conftest import SAMPLES
-from tests.fleet import build_fleet
+from tests.fleet import SAMPLES, build_fleet
 
 REAL = sorted(SAMPLES.rglob("*.dcm"))
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pacsguard.scan import Limits, disarm_bytes, scan_bytes
-from tests.conftest import SAMPLES
+from tests.fleet import SAMPLES
 from tests.scan.polyglots import (
     JS_PDF,
     deflated_with,

@@ -20,17 +20,13 @@ import pytest
 from typer._click import Context
 from typer._coercion import build_runtime_param
 from typer.main import get_group
-from typer.testing import CliRunner, Result
 
 from pacsguard.cli import coercion
 from pacsguard.cli.main import COMMANDS, app, load, summary
+from tests import fleet
+from tests.cli.helpers import run
 
-SAMPLE = (Path(__file__).resolve().parents[1] / "src" / "pacsguard" / "demo" / "samples"
-          / "deid-data" / "ctbrain1.dcm")
-
-
-def run(*args: str | Path, columns: int = 1000) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": str(columns)})
+SAMPLE = fleet.SAMPLES / "deid-data" / "ctbrain1.dcm"
 
 
 def modules_after(*args: str | Path) -> tuple[int, set[str]]:
